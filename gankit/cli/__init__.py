@@ -1,0 +1,71 @@
+"""The ``gankit`` command line: a thin layer over the Python API.
+
+Each subcommand lives in its own module and registers ``(configure, run)`` in ``COMMANDS``;
+``main`` turns every :class:`GankitError` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from gankit.errors import GankitError
+from gankit.registry import Registry
+
+COMMANDS = Registry("command")
+
+
+def command(name: str, help: str):
+    """Register ``configure(parser)``; the decorated function returns ``run(args) -> int``."""
+
+    def deco(configure):
+        COMMANDS.register(name, summary=help)(configure)
+        return configure
+
+    return deco
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"gankit: error: {message} (see gankit {self.prog.split()[-1]} --help)\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gankit.cli import commands  # noqa: F401  (registers the subcommands)
+
+    parser = _Parser(prog="gankit", description="Generative adversarial networks: train, evaluate, compare, understand.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS.names():
+        entry = COMMANDS.get(name)
+        p = sub.add_parser(name, help=entry.summary, description=entry.summary)
+        p.set_defaults(_run=entry.factory(p))
+    return parser
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(f"gankit: warning: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _warning_line
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except GankitError as e:
+        sys.stderr.write(f"gankit: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("gankit: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""``gankit eval`` and ``gankit sample``: use a run folder's latest checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gankit.cli import command
+from gankit.errors import GankitError
+
+
+def load_run(run_dir: str, device: str | None = None):
+    from gankit.training.trainer import Trainer
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise GankitError(f"run folder {run_dir} does not exist")
+    overrides = {"device": device} if device else {"device": "auto"}
+    return Trainer.from_run(path, overrides=overrides)
+
+
+@command("eval", help="metrics of a run's latest checkpoint")
+def configure_eval(p):
+    p.add_argument("run", metavar="RUN", help="run folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--n", type=int, default=None, help="number of generated samples (default: the run's n_eval)")
+    p.add_argument("--device", default=None)
+
+    def run(args):
+        if args.n is not None and args.n < 1:
+            raise GankitError(f"--n {args.n}: must be >= 1")
+        trainer = load_run(args.run, args.device)
+        metrics = {"step": trainer.state.step, **trainer.evaluate(args.n)}
+        if args.json:
+            from gankit.training.runfolder import jsonable
+
+            print(json.dumps({k: jsonable(v) for k, v in metrics.items()}))
+        else:
+            width = max(len(k) for k in metrics)
+            for k, v in metrics.items():
+                print(f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+        return 0
+
+    return run
+
+
+@command("sample", help="draw samples from a run: a PNG picture or raw .npy")
+def configure_sample(p):
+    p.add_argument("run", metavar="RUN", help="run folder")
+    p.add_argument("-n", type=int, default=1000, help="number of samples")
+    p.add_argument("-o", "--output", required=True, help="output file (.png or .npy)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+
+    def run(args):
+        import torch
+
+        from gankit.viz.samples import write_samples
+
+        if args.n < 1:
+            raise GankitError(f"-n {args.n}: must be >= 1")
+        trainer = load_run(args.run, args.device)
+        gen = torch.Generator().manual_seed(args.seed)
+        z = trainer.recipe.noise(args.n, "cpu", generator=gen)
+        G = trainer.sampling_generator()
+        G.eval()
+        samples = trainer.recipe.sample(z.to(trainer.device), None, G=G).float().cpu()
+        title = f"{trainer.cfg.data} / {trainer.cfg.loss}, step {trainer.state.step}"
+        out = write_samples(samples, Path(args.output), trainer.dataset.kind, title, trainer.dataset)
+        print(f"wrote {args.n} samples to {out}")
+        return 0
+
+    return run

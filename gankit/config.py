@@ -1,0 +1,343 @@
+"""The typed run configuration.
+
+One flat dataclass for what every run has, plus one options dict per chosen component
+(``data_args``, ``model_args``, ``loss_args``, ``recipe_args``) whose keys are checked against
+the dataclass that component registered. ``resolve`` fills every ``None`` from the objective's
+recommended defaults and every options dict from the component's defaults, so the saved config
+is complete and reproduces the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from gankit.errors import ConfigError
+
+# Keys that may differ between a run and its resume: the budget can be extended, the run can
+# move to another folder or device. Every other key must match exactly.
+RESUME_MAY_DIFFER = ("steps", "out", "device", "resume", "progress", "allow_world_size_change")
+
+
+@dataclasses.dataclass
+class Config:
+    # What to train.
+    data: str = "8gaussians"
+    model: str = "mlp"
+    loss: str = "ns"
+    recipe: str = "plain"
+    # Budget and reproducibility.
+    steps: int = 3000  # generator updates
+    batch_size: int = 256
+    z_dim: int = 0  # 0: the model's own default
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # Optimization; None takes the objective's recommended default.
+    optimizer: str | None = None  # adam | rmsprop | sgd
+    lr: float | None = None  # sets lr_g and lr_d together
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    n_critic: int | None = None  # discriminator updates per generator update
+    clip: float | None = None  # weight clipping of D after each of its updates (WGAN); 0: off
+    penalties: dict[str, float] | None = None  # name -> weight, e.g. {"gp": 10}
+    spectral_norm: bool = False
+    ema: float = 0.0  # decay of the generator's weight average; 0: off
+    lr_schedule: str = "constant"  # constant | linear-decay
+    decay_start: float = 0.5  # fraction of steps after which linear-decay starts
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    compile: bool = False
+    # Component options.
+    data_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    model_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    loss_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    recipe_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data_dir: str | None = None
+    # Evaluation, logging, checkpoints.
+    eval_every: int = 500
+    ckpt_every: int = 0  # 0: at every evaluation
+    n_eval: int = 2500
+    keep_ckpts: int = 2
+    on_nan: str = "stop"  # stop | rollback
+    max_rollbacks: int = 3
+    out: str | None = None
+    progress: str = "auto"  # auto | bar | lines | none
+
+
+COMPONENT_ARGS = {
+    "data": "data_args",
+    "model": "model_args",
+    "loss": "loss_args",
+    "recipe": "recipe_args",
+}
+CHOICES = {
+    "optimizer": ("adam", "rmsprop", "sgd"),
+    "lr_schedule": ("constant", "linear-decay"),
+    "precision": ("fp32", "bf16", "fp16"),
+    "on_nan": ("stop", "rollback"),
+    "progress": ("auto", "bar", "lines", "none"),
+}
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config)]
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert ``value`` (possibly a CLI string) to ``annotation``; raise ConfigError if not."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: cannot be None")
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise ConfigError(f"{key}={value!r}: expected true or false")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r}: expected an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+            try:
+                f = float(value)
+                if f.is_integer():
+                    return int(f)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}={value!r}: expected an integer")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r}: expected a number")
+        if isinstance(value, (int, float)):
+            out = float(value)
+        elif isinstance(value, str):
+            try:
+                out = float(value)
+            except ValueError:
+                raise ConfigError(f"{key}={value!r}: expected a number") from None
+        else:
+            raise ConfigError(f"{key}={value!r}: expected a number")
+        if not math.isfinite(out):
+            raise ConfigError(f"{key}={value!r}: must be a finite number")
+        return out
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}={value!r}: expected a string")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.strip("()[] ").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r}: expected {len(args)} comma-separated values")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key}={value!r}: expected {len(args)} comma-separated values")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if origin is list:
+        if isinstance(value, str):
+            value = [v for v in value.strip("[] ").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r}: expected a comma-separated list")
+        return [_coerce(v, args[0], key) for v in value]
+    if origin is dict:
+        if isinstance(value, str):
+            value = parse_mapping(value, key)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}={value!r}: expected name=value pairs")
+        if not args:
+            return dict(value)
+        return {_coerce(k, args[0], key): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if annotation is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise ConfigError(f"{key}={value!r}: expected a mapping")
+    raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def parse_mapping(text: str, key: str) -> dict[str, str]:
+    """``"gp=10,drift=0.001"`` -> ``{"gp": "10", "drift": "0.001"}``; ``"none"`` -> ``{}``."""
+    text = text.strip()
+    if text.lower() in ("", "none", "{}"):
+        return {}
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{key}: invalid JSON ({e})") from None
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ConfigError(f"{key}={text!r}: expected name=value pairs such as gp=10")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def coerce_dataclass(cls: type, given: dict[str, Any], where: str) -> Any:
+    """Build ``cls(**given)`` with type conversion; unknown keys name the valid ones."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"unknown option {unknown[0]!r} for {where}; valid options: {', '.join(names) or 'none'}"
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{where} option {k}") for k, v in given.items()}
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check()
+    return obj
+
+
+def from_dict(d: dict[str, Any], where: str = "config") -> Config:
+    return coerce_dataclass(Config, d, where)
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object")
+    return d
+
+
+def apply_set(d: dict[str, Any], assignment: str) -> None:
+    """Apply ``--set key=value``; ``model.width=64`` sets ``model_args["width"]``."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value")
+    key, value = assignment.split("=", 1)
+    key = key.strip()
+    if "." in key:
+        section, sub = key.split(".", 1)
+        section = COMPONENT_ARGS.get(section, section)
+        if section not in COMPONENT_ARGS.values():
+            raise ConfigError(
+                f"--set {key}: unknown section {section!r}; use one of {', '.join(COMPONENT_ARGS)}"
+            )
+        d.setdefault(section, {})
+        d[section] = dict(d[section])
+        d[section][sub] = value
+        return
+    if key not in field_names():
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(field_names())}")
+    d[key] = value
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    if d.get("betas") is not None:
+        d["betas"] = list(d["betas"])
+    return d
+
+
+def _check_range(cfg: Config) -> None:
+    def need(cond: bool, key: str, allowed: str):
+        if not cond:
+            raise ConfigError(f"{key}={getattr(cfg, key)!r} is out of range; allowed: {allowed}")
+
+    need(cfg.steps >= 0, "steps", "an integer >= 0")
+    need(cfg.batch_size >= 1, "batch_size", "an integer >= 1")
+    need(cfg.z_dim >= 0, "z_dim", "an integer >= 0 (0: the model's default)")
+    need(cfg.eval_every >= 1, "eval_every", "an integer >= 1")
+    need(cfg.ckpt_every >= 0, "ckpt_every", "an integer >= 0")
+    need(cfg.n_eval >= 1, "n_eval", "an integer >= 1")
+    need(cfg.keep_ckpts >= 1, "keep_ckpts", "an integer >= 1")
+    need(cfg.max_rollbacks >= 0, "max_rollbacks", "an integer >= 0")
+    for key in ("lr", "lr_g", "lr_d"):
+        v = getattr(cfg, key)
+        need(v is None or v > 0, key, "a number > 0")
+    need(cfg.n_critic is None or cfg.n_critic >= 1, "n_critic", "an integer >= 1")
+    need(cfg.clip is None or cfg.clip >= 0, "clip", "a number >= 0 (0: no clipping)")
+    need(0.0 <= cfg.ema < 1.0, "ema", "a number in [0, 1)")
+    need(0.0 <= cfg.decay_start <= 1.0, "decay_start", "a number in [0, 1]")
+    if cfg.betas is not None:
+        need(all(0.0 <= b < 1.0 for b in cfg.betas), "betas", "two numbers in [0, 1)")
+    for key, choices in CHOICES.items():
+        v = getattr(cfg, key)
+        if v is not None and v not in choices:
+            raise ConfigError(f"{key}={v!r} is not allowed; choose one of: {', '.join(choices)}")
+    dev = cfg.device
+    if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
+        raise ConfigError(f"device={dev!r} is not allowed; choose auto, cpu, cuda or cuda:N")
+
+
+def resolve(cfg: Config) -> Config:
+    """Return a complete copy: component options filled, objective defaults applied, ranges checked."""
+    from gankit import registries  # imports every component so the registries are full
+
+    cfg = dataclasses.replace(cfg)
+    _check_range(cfg)
+    for kind, attr in COMPONENT_ARGS.items():
+        registry = registries.BY_KIND[kind]
+        name = getattr(cfg, kind)
+        if kind == "data":  # "folder:PATH" selects "folder" with option path=PATH
+            name, _, arg = name.partition(":")
+            if arg:
+                getattr(cfg, attr)["path"] = arg
+        opts = registry.resolve_options(name, getattr(cfg, attr))
+        setattr(cfg, attr, dataclasses.asdict(opts) if opts is not None else {})
+        for k, v in getattr(cfg, attr).items():
+            if isinstance(v, tuple):
+                getattr(cfg, attr)[k] = list(v)
+
+    defaults = registries.OBJECTIVES.get(cfg.loss).factory.defaults
+    cfg.optimizer = cfg.optimizer or defaults.optimizer
+    cfg.lr_g = cfg.lr_g if cfg.lr_g is not None else (cfg.lr if cfg.lr is not None else defaults.lr_g)
+    cfg.lr_d = cfg.lr_d if cfg.lr_d is not None else (cfg.lr if cfg.lr is not None else defaults.lr_d)
+    cfg.lr = None
+    cfg.betas = tuple(cfg.betas) if cfg.betas is not None else tuple(defaults.betas)
+    cfg.n_critic = cfg.n_critic if cfg.n_critic is not None else defaults.n_critic
+    cfg.clip = cfg.clip if cfg.clip is not None else defaults.clip
+    if cfg.penalties is None:
+        cfg.penalties = dict(defaults.penalties)
+    for name, weight in cfg.penalties.items():
+        registries.PENALTIES.get(name)
+        if not (weight >= 0 and math.isfinite(weight)):
+            raise ConfigError(f"penalties: weight of {name!r} is {weight}; allowed: a number >= 0")
+    _check_range(cfg)
+    return cfg
+
+
+def diff(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys whose values differ, ignoring those a resume may change."""
+    keys = sorted(set(saved) | set(new))
+    return [k for k in keys if k not in RESUME_MAY_DIFFER and saved.get(k) != new.get(k)]

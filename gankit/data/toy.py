@@ -1,0 +1,166 @@
+"""Generated 2-D benchmarks and the ``curve`` exercise; nothing to download.
+
+Constants of the WGAN-GP reference toy code (Gulrajani et al. 2017, gan_toy.py) for
+``8gaussians``, ``25gaussians`` and ``swissroll``; of PacGAN (Lin et al. 2018, sec. 5) for
+``ring`` and ``grid``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from gankit.data.base import DATASETS, Batch, Dataset, Stream
+from gankit.metrics.toy import binned_divergences, curve_metrics, mode_metrics
+
+
+class _GenStream(Stream):
+    """Fresh samples from a seeded generator; each rank seeds its own."""
+
+    def __init__(self, draw, batch_size: int, seed: int, rank: int = 0):
+        self.draw = draw
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(seed * 1000003 + rank)
+
+    def next(self) -> Batch:
+        return Batch(self.draw(self.batch_size, self.gen))
+
+    def state_dict(self):
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state):
+        self.gen.set_state(state["gen"])
+
+
+class GeneratedDataset(Dataset):
+    def draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def stream(self, batch_size, seed, rank=0, world_size=1):
+        return _GenStream(self.draw, batch_size, seed, rank)
+
+    def reference(self, n, seed=0):
+        return Batch(self.draw(n, torch.Generator().manual_seed(10_000 + seed)))
+
+
+class GaussianMixture2D(GeneratedDataset):
+    """Equal-weight isotropic mixture: ``centres`` (K, 2), common ``std``."""
+
+    kind = "points"
+    sample_shape = (2,)
+    default_z_dim = 2
+
+    def __init__(self, centres: torch.Tensor, std: float):
+        self.centres = centres.float()
+        self.std = float(std)
+
+    def draw(self, n, gen):
+        k = torch.randint(self.centres.shape[0], (n,), generator=gen)
+        return self.centres[k] + self.std * torch.randn(n, 2, generator=gen)
+
+    def evaluate(self, fake, labels=None):
+        ref = self.reference(fake.shape[0]).x
+        return {**mode_metrics(fake, self.centres, self.std), **binned_divergences(ref, fake)}
+
+    def main_metric(self):
+        return "modes"
+
+
+def _eight_centres() -> torch.Tensor:
+    s = 1.0 / math.sqrt(2)
+    c = torch.tensor([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
+    return 2.0 * c
+
+
+@DATASETS.register("8gaussians")
+def eight_gaussians(opts=None, data_dir=None):
+    """8 Gaussians on a circle of radius 2, std 0.02, scaled by 1/1.414 (WGAN-GP toy)."""
+    return GaussianMixture2D(_eight_centres() / 1.414, 0.02 / 1.414)
+
+
+@DATASETS.register("25gaussians")
+def twenty_five_gaussians(opts=None, data_dir=None):
+    """25 Gaussians on 2*{-2..2}^2, std 0.05, scaled by 1/2.828 (WGAN-GP toy)."""
+    g = torch.arange(-2, 3, dtype=torch.float32) * 2.0
+    centres = torch.cartesian_prod(g, g)
+    return GaussianMixture2D(centres / 2.828, 0.05 / 2.828)
+
+
+@DATASETS.register("ring")
+def ring(opts=None, data_dir=None):
+    """8 Gaussians on the unit circle at angles 2 pi k / 8, std 0.01 (PacGAN)."""
+    angles = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8
+    centres = torch.stack([torch.cos(angles), torch.sin(angles)], 1)
+    return GaussianMixture2D(centres, 0.01)
+
+
+@DATASETS.register("grid")
+def grid(opts=None, data_dir=None):
+    """25 Gaussians on {-4, -2, 0, 2, 4}^2, std 0.05 (PacGAN)."""
+    g = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
+    return GaussianMixture2D(torch.cartesian_prod(g, g), 0.05)
+
+
+class SwissRoll(GeneratedDataset):
+    """sklearn's make_swiss_roll(noise=0.25), coordinates (x, z), divided by 7.5."""
+
+    kind = "points"
+    sample_shape = (2,)
+    default_z_dim = 2
+
+    def draw(self, n, gen):
+        t = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=gen))
+        xz = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1)
+        # the roll's height coordinate is drawn (and its noise) so the RNG use mirrors sklearn's
+        _height = 21 * torch.rand(n, generator=gen)
+        noise = 0.25 * torch.randn(n, 3, generator=gen)
+        return (xz + noise[:, [0, 2]]) / 7.5
+
+    def evaluate(self, fake, labels=None):
+        return binned_divergences(self.reference(fake.shape[0]).x, fake)
+
+    def main_metric(self):
+        return "js_binned"
+
+
+@DATASETS.register("swissroll")
+def swissroll(opts=None, data_dir=None):
+    """Swiss roll, noise 0.25, coordinates (x, z) / 7.5 (WGAN-GP toy)."""
+    return SwissRoll()
+
+
+@dataclasses.dataclass
+class CurveOptions:
+    points: int = 15  # samples of x in [-1, 1]
+
+
+class Curves(GeneratedDataset):
+    """y = a x^2 + (a - 1) at ``points`` x in [-1, 1], a ~ U[1, 2]; one sample is the y-vector.
+
+    a = 2 is the textbook exercise's parabola y = 2 x^2 + 1.
+    """
+
+    kind = "curves"
+    default_z_dim = 15
+
+    def __init__(self, points: int = 15):
+        self.xs = torch.linspace(-1, 1, points)
+        self.sample_shape = (points,)
+
+    def draw(self, n, gen):
+        a = 1 + torch.rand(n, 1, generator=gen)
+        return a * self.xs**2 + (a - 1)
+
+    def evaluate(self, fake, labels=None):
+        return curve_metrics(fake.flatten(1), self.xs)
+
+    def main_metric(self):
+        return "curve_rms"
+
+
+@DATASETS.register("curve", options=CurveOptions)
+def curve(opts: CurveOptions, data_dir=None):
+    """Curves y = a x^2 + (a - 1), a ~ U[1, 2], sampled at 15 points (the first GAN exercise)."""
+    return Curves(opts.points)

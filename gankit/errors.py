@@ -1,0 +1,22 @@
+"""Error types. A :class:`GankitError` is the user's mistake: the CLI prints its one-line
+message and exits with code 2, without a traceback."""
+
+
+class GankitError(Exception):
+    """Bad input that the user can fix; the message names the problem and the fix."""
+
+
+class ConfigError(GankitError, ValueError):
+    """A config key, value or combination that is not allowed."""
+
+
+class DataError(GankitError):
+    """Missing, corrupt or unreadable data files."""
+
+
+class CheckpointError(GankitError):
+    """A missing, corrupt, foreign or unsafe checkpoint."""
+
+
+class DivergenceError(GankitError):
+    """Training produced NaN or inf."""

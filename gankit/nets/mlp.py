@@ -1,0 +1,101 @@
+"""Multilayer perceptron generator and discriminator, for any sample shape."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from gankit.errors import ConfigError
+from gankit.nets.base import MODELS, ModelSpec, activation
+
+NORMS = ("none", "batch", "layer")
+
+
+@dataclasses.dataclass
+class MLPOptions:
+    width: int = 256  # hidden units per layer, both players
+    depth: int = 3  # hidden layers per player
+    g_activation: str = "relu"
+    d_activation: str = "leaky_relu"
+    g_norm: str = "none"  # none | batch | layer
+    d_norm: str = "none"
+    d_width: int = 0  # 0: same as width
+
+    def check(self):
+        if self.width < 1 or self.depth < 1 or self.d_width < 0:
+            raise ConfigError(f"mlp width={self.width}, depth={self.depth} must be >= 1")
+        for key in ("g_norm", "d_norm"):
+            if getattr(self, key) not in NORMS:
+                raise ConfigError(f"mlp {key}={getattr(self, key)!r}; choose one of: {', '.join(NORMS)}")
+        activation(self.g_activation)
+        activation(self.d_activation)
+
+
+def _norm(kind: str, width: int) -> list[nn.Module]:
+    return {"none": [], "batch": [nn.BatchNorm1d(width)], "layer": [nn.LayerNorm(width)]}[kind]
+
+
+def mlp_body(n_in: int, width: int, depth: int, act: str, norm: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(n_in if i == 0 else width, width), *_norm(norm, width), activation(act)]
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """z (N, z_dim) [+ label embedding] -> hidden layers -> sample (N, *shape)."""
+
+    def __init__(self, spec: ModelSpec, opts: MLPOptions):
+        super().__init__()
+        self.z_dim = spec.z_dim
+        self.sample_shape = tuple(spec.sample_shape)
+        self.embed = nn.Embedding(spec.num_classes, spec.z_dim) if spec.num_classes else None
+        n_in = spec.z_dim * (2 if self.embed is not None else 1)
+        self.body = mlp_body(n_in, opts.width, opts.depth, opts.g_activation, opts.g_norm)
+        self.out = nn.Linear(opts.width, math.prod(self.sample_shape))
+        self.bounded = spec.bounded
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)
+        x = self.out(self.body(z))  # (N, prod(shape))
+        if self.bounded:
+            x = torch.tanh(x)
+        return x.view(x.shape[0], *self.sample_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """sample (N, *shape) -> hidden features (N, F) -> one output per sample (N,).
+
+    Conditional: projection discriminator (Miyato & Koyama 2018, eq. 3),
+    out = w^T h + <embed(y), h>.
+    """
+
+    def __init__(self, spec: ModelSpec, opts: MLPOptions):
+        super().__init__()
+        width = opts.d_width or opts.width
+        self.body = mlp_body(math.prod(spec.sample_shape), width, opts.depth, opts.d_activation, opts.d_norm)
+        self.feature_dim = width
+        self.linear = nn.Linear(width, 1)
+        self.embed = nn.Embedding(spec.num_classes, width) if spec.num_classes else None
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(x.flatten(1))
+
+    def head(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None and y is not None:
+            out = out + (self.embed(y) * h).sum(1)
+        return out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x, y), y)
+
+
+@MODELS.register("mlp", options=MLPOptions)
+def build_mlp(spec: ModelSpec, opts: MLPOptions) -> dict[str, nn.Module]:
+    """MLP generator and discriminator with configurable width, depth, activation and norm."""
+    return {"G": MLPGenerator(spec, opts), "D": MLPDiscriminator(spec, opts)}

@@ -1,0 +1,153 @@
+"""The plain two-player game (and its conditional form when the data has labels)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from gankit.data.base import Batch
+from gankit.errors import ConfigError
+from gankit.nets.base import ModelSpec, build_networks, has_batchnorm
+from gankit.penalties import PENALTIES
+from gankit.recipes.base import RECIPES, BuildContext, Phase, Recipe
+
+
+@dataclasses.dataclass
+class PlainOptions:
+    conditional: bool = False  # condition G and D on the dataset's labels
+    # Reuse the generator's forward pass of the last D update in the G update when nothing
+    # changed G in between (the DCGAN reference does this), saving one G forward per step.
+    reuse_fake: bool = True
+
+
+def model_spec(ctx: BuildContext, num_classes: int = 0) -> ModelSpec:
+    ds = ctx.dataset
+    z_dim = ctx.cfg.z_dim or getattr(ds, "default_z_dim", 64)
+    return ModelSpec(
+        sample_shape=tuple(ds.sample_shape),
+        z_dim=z_dim,
+        num_classes=num_classes,
+        bounded=ds.kind in ("images", "paired-images"),
+        d_output=ctx.objective.d_output,
+        spectral_norm=ctx.cfg.spectral_norm,
+    )
+
+
+class TwoPlayer(Recipe):
+    """G and D playing ``objective``, plus the configured penalties on D.
+
+    D step: fake = G(z) detached; one D call on cat(real, fake) when D has no batch norm
+    (batch norm must see real and fake batches separately), else two calls.
+    G step: the fake of the last D step when ``reuse_fake`` and G is unchanged, else a new one.
+    """
+
+    def __init__(self, G: nn.Module, D: nn.Module, objective, penalties: dict[str, float],
+                 n_critic: int, conditional: bool = False, reuse_fake: bool = True):
+        super().__init__()
+        self.G, self.D, self.objective = G, D, objective
+        self.penalties = {name: (PENALTIES.get(name).factory, w) for name, w in penalties.items() if w}
+        self.n_critic = n_critic
+        self.conditional = conditional
+        self.reuse_fake = reuse_fake
+        self.joint_d_call = not has_batchnorm(D)
+        self._cached = None  # (z, y, fake with graph) from the last D update
+
+    # --- contract -------------------------------------------------------------------------
+    def parameters_of(self, player):
+        return list((self.D if player == "D" else self.G).parameters())
+
+    def phases(self):
+        return [Phase("D", self.n_critic), Phase("G", 1)]
+
+    def generator(self):
+        return self.G
+
+    def noise(self, n, device, generator=None):
+        return torch.randn(n, self.G.z_dim, device=device, generator=generator)
+
+    @torch.no_grad()
+    def sample(self, z, y=None, G=None):
+        return (G or self.G)(z, y if self.conditional else None)
+
+    def critic(self, x, y=None):
+        return self.D(x, y if self.conditional else None)
+
+    # --- losses ---------------------------------------------------------------------------
+    def _labels(self, batch: Batch):
+        return batch.y if self.conditional else None
+
+    def _d_outputs(self, real, fake, y):
+        """D on real and fake: (d_real (N,), d_fake (N,))."""
+        if self.joint_d_call:
+            both = self.D(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+            return both[: real.shape[0]], both[real.shape[0] :]
+        return self.D(real, y), self.D(fake, y)
+
+    def generate(self, n, device, y):
+        z = self.noise(n, device)
+        return z, self.G(z, y)
+
+    def loss(self, player, batch, step):
+        return self.d_step(batch) if player == "D" else self.g_step(batch)
+
+    def d_step(self, batch: Batch):
+        real, y = batch.x, self._labels(batch)
+        # Keep G's graph only on the last D update before a G update, when it can be reused.
+        keep = self.reuse_fake and self._d_updates_left == 1
+        with torch.set_grad_enabled(keep and torch.is_grad_enabled()):
+            z, fake = self.generate(real.shape[0], real.device, y)
+        self._cached = (y, fake) if keep else None
+        self._d_updates_left -= 1
+        fake = fake.detach()
+        d_real, d_fake = self._d_outputs(real, fake, y)
+        loss = self.objective.d_loss(d_real, d_fake)
+        logs = {"loss_d": loss.detach()}
+        for name, (fn, weight) in self.penalties.items():
+            value = fn(lambda x: self.D(x, y), real, fake, d_real)
+            loss = loss + weight * value
+            logs[name] = value.detach()
+        self._last_d = (d_real.detach(), d_fake.detach())
+        return loss, logs
+
+    def g_step(self, batch: Batch):
+        y = self._labels(batch)
+        if self._cached is not None and (y is None or self._cached[0] is not None):
+            y, fake = self._cached
+        else:
+            _, fake = self.generate(batch.x.shape[0], batch.x.device, y)
+        self._cached = None
+        if self.objective.g_needs_real:
+            d_real, d_fake = self._d_outputs(batch.x, fake, y)
+            loss = self.objective.g_loss(d_fake, d_real)
+        else:
+            loss = self.objective.g_loss(self.D(fake, y), None)
+        return loss, {"loss_g": loss.detach()}
+
+    def begin_step(self):
+        """Called by the loop at the start of each training step."""
+        self._d_updates_left = self.n_critic
+
+    def after_update(self, player):
+        if player == "D":
+            self.objective.update_state(*self._last_d)
+
+    def stats(self):
+        return {k: float(v) for k, v in self.objective.stats().items()}
+
+
+@RECIPES.register("plain", options=PlainOptions)
+def build_plain(ctx: BuildContext) -> TwoPlayer:
+    """G against D with any objective, penalties and model; conditional on labels if asked."""
+    opts: PlainOptions = ctx.options
+    num_classes = 0
+    if opts.conditional:
+        if not ctx.dataset.num_classes:
+            raise ConfigError(
+                f"recipe.conditional=true needs labeled data; dataset {ctx.dataset.name!r} has no labels"
+            )
+        num_classes = ctx.dataset.num_classes
+    nets = build_networks(ctx.cfg.model, model_spec(ctx, num_classes), ctx.cfg.model_args)
+    return TwoPlayer(nets["G"], nets["D"], ctx.objective, ctx.cfg.penalties, ctx.cfg.n_critic,
+                     conditional=opts.conditional, reuse_fake=opts.reuse_fake)

@@ -1,0 +1,77 @@
+"""Name -> component registries.
+
+A component registers itself where it is defined::
+
+    @OBJECTIVES.register("ns", options=NSOptions)
+    class NonSaturating(Objective): ...
+
+``options`` is a dataclass of the component's own settings; the config keeps them under
+``<kind>_args`` and checks every key against it, so a new component needs no edit elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from gankit.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[..., Any]
+    options: type | None
+    summary: str
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, options: type | None = None, summary: str | None = None):
+        def deco(factory):
+            if name in self._entries:
+                raise RuntimeError(f"{self.kind} {name!r} registered twice")
+            doc = summary or (factory.__doc__ or "").strip().split("\n")[0]
+            self._entries[name] = Entry(name, factory, options, doc)
+            return factory
+
+        return deco
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def get(self, name: str) -> Entry:
+        if name not in self._entries:
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
+            )
+        return self._entries[name]
+
+    def default_options(self, name: str) -> dict[str, Any]:
+        entry = self.get(name)
+        return dataclasses.asdict(entry.options()) if entry.options else {}
+
+    def resolve_options(self, name: str, given: dict[str, Any] | None) -> Any:
+        """Merge ``given`` over the defaults; unknown keys and wrong types raise ConfigError."""
+        entry = self.get(name)
+        given = dict(given or {})
+        if entry.options is None:
+            if given:
+                raise ConfigError(f"{self.kind} {name!r} takes no options, got {sorted(given)}")
+            return None
+        from gankit.config import coerce_dataclass
+
+        return coerce_dataclass(entry.options, given, where=f"{self.kind} {name!r}")
+
+    def build(self, name: str, *args, **kwargs):
+        return self.get(name).factory(*args, **kwargs)

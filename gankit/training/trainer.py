@@ -1,0 +1,357 @@
+"""The training loop: the one place that owns optimizers, backward, step, schedules,
+checkpoints, evaluation and logging, for every recipe, objective and model.
+
+A step is the recipe's phases in order, e.g. ``[Phase("D", n_critic), Phase("G", 1)]``;
+each update draws a fresh real batch, asks the recipe for the player's loss, and steps that
+player's optimizer. Progress is counted in steps (generator updates) and images seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from gankit import config as config_mod
+from gankit.config import Config
+from gankit.data.base import build_dataset
+from gankit.errors import CheckpointError, ConfigError, DivergenceError, GankitError
+from gankit.objectives.base import build_objective
+from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
+from gankit.training import checkpoint as ckpt
+from gankit.training.progress import Progress
+from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but CUDA is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def make_optimizer(cfg: Config, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.betas[0])
+
+
+def lr_factor(cfg: Config, step: int) -> float:
+    """Learning-rate multiplier at ``step``: constant, or linear decay to 0 after decay_start."""
+    if cfg.lr_schedule == "constant" or cfg.steps == 0:
+        return 1.0
+    start = cfg.decay_start * cfg.steps
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(cfg.steps - start, 1))
+
+
+def build(cfg: Config) -> tuple[Any, Recipe]:
+    """Dataset and recipe (networks, objective, state) for a resolved config."""
+    dataset = build_dataset(cfg.data, cfg.data_args, cfg.data_dir)
+    objective = build_objective(cfg.loss, cfg.loss_args)
+    opts = RECIPES.resolve_options(cfg.recipe, cfg.recipe_args)
+    recipe = build_recipe(BuildContext(cfg, dataset, objective, opts))
+    return dataset, recipe
+
+
+@dataclasses.dataclass
+class TrainState:
+    step: int = 0
+    images_seen: int = 0
+    wall_s: float = 0.0
+    rollbacks: int = 0
+
+
+class Trainer:
+    """Build everything from a config, train, evaluate, checkpoint, resume.
+
+    ``Trainer(cfg).fit()`` trains a new run; ``Trainer.from_run(dir).fit()`` resumes one.
+    """
+
+    def __init__(self, cfg: Config, run_dir: str | Path | None = None, resume_state: dict | None = None,
+                 rank: int = 0, world_size: int = 1):
+        self.cfg = config_mod.resolve(cfg)
+        self.rank, self.world_size = rank, world_size
+        self.is_main = rank == 0
+        self.device = pick_device(self.cfg.device)
+        torch.manual_seed(self.cfg.seed + 7919 * rank)
+        self.dataset, self.recipe = build(self.cfg)
+        self.recipe.to(self.device)
+        self.ema = None
+        if self.cfg.ema > 0:
+            self.ema = AveragedModel(self.recipe.generator(), multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
+        self.optimizers = {}
+        for player in self.recipe.players:
+            lr = self.cfg.lr_g if player == "G" else self.cfg.lr_d
+            self.optimizers[player] = make_optimizer(self.cfg, self.recipe.parameters_of(player), lr)
+        self.base_lr = {p: [g["lr"] for g in o.param_groups] for p, o in self.optimizers.items()}
+        self.stream = self.dataset.stream(self.cfg.batch_size, self.cfg.seed, rank, world_size)
+        self.state = TrainState()
+        self.run_dir = Path(run_dir or self.cfg.out or default_out(self.cfg.data, self.cfg.loss))
+        self.cfg.out = str(self.run_dir)
+        self._eval_gen_seed = 1_000_003 + self.cfg.seed
+        if resume_state is not None:
+            self.load_state(resume_state)
+
+    # --- construction from a run folder ---------------------------------------------------
+    @classmethod
+    def from_run(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kw) -> Trainer:
+        """Resume ``run_dir`` from its newest good checkpoint; ``overrides`` may only change
+        the keys a resume may change (e.g. ``steps``), others are refused by name."""
+        run_dir = Path(run_dir)
+        path, state = ckpt.load_latest(run_dir)
+        saved = json.loads(state["config"])
+        merged = dict(saved)
+        for k, v in (overrides or {}).items():
+            merged[k] = v
+        cfg = config_mod.resolve(config_mod.from_dict(merged))
+        differing = config_mod.diff(saved, config_mod.to_dict(cfg))
+        if differing:
+            shown = ", ".join(f"{k} (saved {saved.get(k)!r}, now {getattr(cfg, k, None)!r})" for k in differing[:4])
+            raise ConfigError(f"cannot resume {run_dir} with a different config: {shown}")
+        cfg.out = str(run_dir)
+        return cls(cfg, run_dir=run_dir, resume_state=state, **kw)
+
+    # --- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "stream": self.stream.state_dict()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "config": json.dumps(config_mod.to_dict(self.cfg)),
+            "train": dataclasses.asdict(self.state),
+            "recipe": self.recipe.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
+            "rng": rng,
+            "world_size": self.world_size,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        try:
+            self.recipe.load_state_dict(state["recipe"])
+            for p, o in self.optimizers.items():
+                o.load_state_dict(state["optimizers"][p])
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"])
+            self.state = TrainState(**state["train"])
+            self.stream.load_state_dict(state["rng"]["stream"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if "cuda" in state["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise CheckpointError(f"checkpoint does not fit this run's model: {str(e).splitlines()[0][:200]}") from None
+
+    # --- the loop -------------------------------------------------------------------------
+    def _prepare_folder(self, resuming: bool) -> None:
+        if not self.is_main:
+            return
+        if not resuming and (self.run_dir / "checkpoints").exists() and ckpt.list_checkpoints(self.run_dir / "checkpoints"):
+            raise GankitError(
+                f"run folder {self.run_dir} already holds a run; use --resume {self.run_dir} "
+                "to continue it or choose another --out"
+            )
+        check_writable(self.run_dir)
+        (self.run_dir / "pictures").mkdir(exist_ok=True)
+        cfg_path = self.run_dir / "config.json"
+        ckpt.atomic_write_bytes(cfg_path, (json.dumps(config_mod.to_dict(self.cfg), indent=2) + "\n").encode())
+        self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
+        if resuming:
+            self.metrics_log.truncate_after(self.state.step)
+        self.tb = TensorBoard(self.run_dir / "tensorboard")
+
+    def _set_lr(self, step: int) -> None:
+        factor = lr_factor(self.cfg, step)
+        for p, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lr[p]):
+                group["lr"] = base * factor
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One step: every phase of the recipe, each update on a fresh real batch."""
+        recipe, logs = self.recipe, {}
+        recipe.set_progress(self.state.step, self.state.images_seen)
+        recipe.begin_step()
+        self._set_lr(self.state.step)
+        for phase in recipe.phases():
+            opt = self.optimizers[phase.player]
+            for _ in range(phase.repeats):
+                batch = self.stream.next().to(self.device, non_blocking=True)
+                loss, out = recipe.loss(phase.player, batch, self.state.step)
+                if not torch.isfinite(loss.detach()):
+                    raise DivergenceError(
+                        f"{phase.player} loss became {float(loss)} at step {self.state.step}"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if phase.player == "D" and self.cfg.clip > 0:
+                    with torch.no_grad():
+                        for p in recipe.parameters_of("D"):
+                            p.clamp_(-self.cfg.clip, self.cfg.clip)
+                with torch.no_grad():
+                    recipe.after_update(phase.player)
+                logs.update(out)
+                if phase.player == "G" and self.ema is not None:
+                    self.ema.update_parameters(recipe.generator())
+        self.state.step += 1
+        self.state.images_seen += self.cfg.batch_size * self.world_size
+        return logs
+
+    def fit(self, progress: bool = True) -> dict[str, Any]:
+        """Train to ``cfg.steps``; returns the final evaluation row."""
+        resuming = self.state.step > 0
+        self._prepare_folder(resuming)
+        cfg = self.cfg
+        bar = Progress(cfg.steps, self.state.step, cfg.progress, enabled=progress and self.is_main)
+        if resuming:
+            bar.write(f"resuming {self.run_dir} at step {self.state.step}")
+        t_start = time.perf_counter() - self.state.wall_s
+        sums: dict[str, float] = {}
+        count = 0
+        last_row: dict[str, Any] = {}
+        main = self.dataset.main_metric()
+        shown: dict[str, float] = {}
+        t_rate, img_rate_start = time.perf_counter(), self.state.images_seen
+        ips = None
+        if self.state.step == 0 and cfg.steps > 0:
+            last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
+        try:
+            while self.state.step < cfg.steps:
+                logs = self.train_step()
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                step = self.state.step
+                if step % 25 == 0 or step == cfg.steps:
+                    now = time.perf_counter()
+                    ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
+                    t_rate, img_rate_start = now, self.state.images_seen
+                    shown = {k: sums[k] / count for k in ("loss_d", "loss_g") if k in sums}
+                    if main and main in last_row and last_row[main] is not None:
+                        shown[main] = last_row[main]
+                bar.update(step, shown, ips)
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    means = {k: v / max(count, 1) for k, v in sums.items()}
+                    self.state.wall_s = time.perf_counter() - t_start
+                    last_row = self.evaluate_and_log(self.state.wall_s, means)
+                    sums, count = {}, 0
+                ckpt_every = cfg.ckpt_every or cfg.eval_every
+                if step % ckpt_every == 0 or step == cfg.steps:
+                    self.state.wall_s = time.perf_counter() - t_start
+                    self.save_checkpoint()
+        except KeyboardInterrupt:
+            self.state.wall_s = time.perf_counter() - t_start
+            self.save_checkpoint()
+            bar.close()
+            raise GankitError(
+                f"interrupted at step {self.state.step}; checkpoint saved. Resume with: "
+                f"gankit train --resume {self.run_dir}"
+            ) from None
+        finally:
+            bar.close()
+        if self.is_main and getattr(self, "tb", None) is not None:
+            self.tb.close()
+        return last_row
+
+    # --- evaluation -----------------------------------------------------------------------
+    def sampling_generator(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.recipe.generator()
+
+    def eval_noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fixed noise (and labels for conditional runs), the same at every evaluation."""
+        gen = torch.Generator().manual_seed(self._eval_gen_seed)
+        z = self.recipe.noise(n, "cpu", generator=gen)
+        y = None
+        if getattr(self.recipe, "conditional", False):
+            y = torch.arange(n) % self.dataset.num_classes
+        return z, y
+
+    @torch.no_grad()
+    def generate(self, n: int, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` samples from fixed noise, in eval mode, on CPU; returns (samples, labels)."""
+        z, y = self.eval_noise(n)
+        G = self.sampling_generator()
+        was_training = self.recipe.training
+        self.recipe.eval()
+        G.eval()
+        try:
+            parts = []
+            for i in range(0, n, chunk):
+                zi = z[i : i + chunk].to(self.device)
+                yi = None if y is None else y[i : i + chunk].to(self.device)
+                parts.append(self.recipe.sample(zi, yi, G=G).float().cpu())
+        finally:
+            self.recipe.train(was_training)
+            G.train(was_training)
+        return torch.cat(parts), y
+
+    def evaluate(self, n: int | None = None) -> dict[str, Any]:
+        n = n or self.cfg.n_eval
+        fake, labels = self.generate(n)
+        metrics = self.dataset.evaluate(fake, labels)
+        metrics.update(self.recipe.stats())
+        metrics["n_samples"] = n
+        return metrics
+
+    def evaluate_and_log(self, wall_s: float, losses: dict[str, float]) -> dict[str, Any]:
+        if not self.is_main:
+            return {}
+        row: dict[str, Any] = {"step": self.state.step, "images_seen": self.state.images_seen, "wall_s": round(wall_s, 3)}
+        row.update(losses)
+        try:
+            row.update(self.evaluate())
+        except GankitError:
+            raise
+        except Exception as e:  # a metric failing must not kill training
+            warnings.warn(f"evaluation failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
+        self.metrics_log.append(row)
+        self.tb.scalars(self.state.step, {k: v for k, v in row.items() if k != "step"})
+        try:
+            from gankit.viz.pictures import draw_run_pictures
+
+            paths = draw_run_pictures(self, self.run_dir / "pictures")
+            for tag, path in paths.items():
+                self.tb.image(tag, path, self.state.step)
+        except Exception as e:
+            warnings.warn(f"pictures failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
+        return row
+
+    def save_checkpoint(self) -> Path | None:
+        if not self.is_main:
+            return None
+        state = self.state_dict()
+        for t in self.recipe.state_dict().values():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise DivergenceError(
+                    f"parameters hold NaN or inf at step {self.state.step}; the last good "
+                    f"checkpoint in {self.run_dir / 'checkpoints'} is kept"
+                )
+        try:
+            return ckpt.save_checkpoint(self.run_dir / "checkpoints", self.state.step, state, self.cfg.keep_ckpts)
+        except OSError as e:
+            raise GankitError(
+                f"cannot write checkpoint to {self.run_dir / 'checkpoints'}: {e.strerror}; "
+                "the last good checkpoint is intact"
+            ) from None
+
+
+def final_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """The last row of a run's metrics.jsonl."""
+    rows = MetricsLog(Path(run_dir) / "metrics.jsonl").read()
+    return rows[-1] if rows else {}
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
