@@ -21,18 +21,19 @@ from gankit.errors import ConfigError
 
 # Keys that may differ between a run and its resume: the budget can be extended, the run can
 # move to another folder or device. Every other key must match exactly.
-RESUME_MAY_DIFFER = ("steps", "out", "device", "resume", "progress", "allow_world_size_change")
+RESUME_MAY_DIFFER = ("steps", "max_wall_s", "out", "device", "resume", "progress", "allow_world_size_change")
 
 
 @dataclasses.dataclass
 class Config:
     # What to train.
     data: str = "8gaussians"
-    model: str = "mlp"
-    loss: str = "ns"
+    model: str | None = None  # None: the recipe's recommended model (plain: mlp)
+    loss: str | None = None  # None: the recipe's recommended objective (plain: ns)
     recipe: str = "plain"
     # Budget and reproducibility.
     steps: int = 3000  # generator updates
+    max_wall_s: float = 0.0  # stop cleanly (evaluate, checkpoint) after this much wall time; 0: off
     batch_size: int = 256
     z_dim: int = 0  # 0: the model's own default
     seed: int = 0
@@ -275,6 +276,7 @@ def _check_range(cfg: Config) -> None:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} is out of range; allowed: {allowed}")
 
     need(cfg.steps >= 0, "steps", "an integer >= 0")
+    need(cfg.max_wall_s >= 0, "max_wall_s", "a number of seconds >= 0 (0: no limit)")
     need(cfg.batch_size >= 1, "batch_size", "an integer >= 1")
     need(cfg.z_dim >= 0, "z_dim", "an integer >= 0 (0: the model's default)")
     need(cfg.eval_every >= 1, "eval_every", "an integer >= 1")
@@ -306,6 +308,10 @@ def resolve(cfg: Config) -> Config:
 
     cfg = dataclasses.replace(cfg)
     _check_range(cfg)
+    # A recipe factory may recommend a model and objective (cyclegan: its networks and lsgan).
+    recommended = getattr(registries.RECIPES.get(cfg.recipe).factory, "recommended", {})
+    cfg.model = cfg.model or recommended.get("model", "mlp")
+    cfg.loss = cfg.loss or recommended.get("loss", "ns")
     for kind, attr in COMPONENT_ARGS.items():
         registry = registries.BY_KIND[kind]
         name = getattr(cfg, kind)

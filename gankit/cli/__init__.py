@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except GankitError as e:
-        sys.stderr.write(f"gankit: error: {e}\n")
-        return 2
+        code = getattr(e, "exit_code", 2)  # 130/143: stopped by SIGINT/SIGTERM after a checkpoint
+        sys.stderr.write(f"gankit: {'error' if code == 2 else 'stopped'}: {e}\n")
+        return code
     except KeyboardInterrupt:
         sys.stderr.write("gankit: interrupted\n")
         return 130

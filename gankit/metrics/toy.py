@@ -57,8 +57,9 @@ def binned_divergences(real: torch.Tensor, fake: torch.Tensor, bins: int = 50, m
     lo, hi = lo - pad, hi + pad
 
     def hist(x):
-        idx = ((x - lo) / (hi - lo) * bins).floor().long()
-        inside = ((idx >= 0) & (idx < bins)).all(dim=1)
+        inside = ((x >= lo) & (x <= hi)).all(dim=1)
+        # the upper edge belongs to the last bin
+        idx = ((x - lo) / (hi - lo) * bins).floor().long().clamp(0, bins - 1)
         flat = idx[inside, 0] * bins + idx[inside, 1]
         return torch.bincount(flat, minlength=bins * bins).double()
 

@@ -30,6 +30,7 @@ class ModelSpec:
     bounded: bool = False  # samples live in [-1, 1]: G ends with tanh
     d_output: str = "logit"  # "logit" or "energy" (objective's convention)
     spectral_norm: bool = False
+    target_shape: tuple[int, ...] | None = None  # image-to-image models: one target-domain sample
 
 
 def activation(name: str) -> nn.Module:
@@ -61,13 +62,32 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    """True when a layer mixes the samples of a batch (batch norm, minibatch std), so real and
+    fake must not share a forward pass."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "uses_batch_statistics", False)
+               for m in module.modules())
+
+
+def check_d_output(model: str, D: nn.Module | None, wanted: str) -> None:
+    """Refuse a discriminator whose output convention (its ``d_output`` attribute, default
+    "logit") is not the one the objective reads (``ModelSpec.d_output``)."""
+    have = getattr(D, "d_output", "logit") if D is not None else wanted
+    if have != wanted:
+        from gankit.errors import ConfigError
+
+        what = {"logit": "one score (logit) per sample", "energy": "reconstruction energies (BEGAN)"}
+        fix = "--model began" if wanted == "energy" else "an objective that reads energies (--loss began)"
+        raise ConfigError(
+            f"model {model!r} outputs {what.get(have, have)} but the objective needs "
+            f"{what.get(wanted, wanted)}; use {fix}"
+        )
 
 
 def build_networks(name: str, spec: ModelSpec, options: dict | None = None) -> dict[str, nn.Module]:
     entry = MODELS.get(name)
     opts = MODELS.resolve_options(name, options)
     nets = entry.factory(spec, opts)
+    check_d_output(name, nets.get("D"), spec.d_output)
     if spec.spectral_norm:
         apply_spectral_norm(nets["D"])
     return nets

@@ -15,23 +15,30 @@ PRESETS = {"01": (0.0, 1.0, 1.0), "pearson": (-1.0, 1.0, 0.0)}
 @dataclasses.dataclass
 class LSGANOptions:
     preset: str = "custom"  # "01" -> (0, 1, 1), "pearson" -> (-1, 1, 0), "custom": a, b, c
-    a: float = 0.0  # target for fake in D's loss
-    b: float = 1.0  # target for real in D's loss
-    c: float = 1.0  # target G wants D to give its samples
+    # None: not given; the preset's value (custom: a=0, b=1, c=1). A value given together with
+    # a preset must agree with it.
+    a: float | None = None  # target for fake in D's loss
+    b: float | None = None  # target for real in D's loss
+    c: float | None = None  # target G wants D to give its samples
 
     def __post_init__(self):
         if self.preset not in (*PRESETS, "custom"):
             raise ConfigError(
                 f"lsgan preset={self.preset!r}; choose one of: {', '.join(PRESETS)}, custom"
             )
+        targets = PRESETS.get(self.preset, PRESETS["01"])
+        given = {k: getattr(self, k) for k in "abc" if getattr(self, k) is not None}
         if self.preset != "custom":
-            given = (self.a, self.b, self.c)
-            if given not in ((0.0, 1.0, 1.0), PRESETS[self.preset]):
+            wrong = {k: v for k, v in given.items() if v != targets["abc".index(k)]}
+            if wrong:
+                shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
                 raise ConfigError(
-                    f"lsgan preset={self.preset!r} sets (a, b, c)={PRESETS[self.preset]} but "
-                    f"{given} was given; use preset=custom to set a, b, c yourself"
+                    f"lsgan preset={self.preset!r} sets (a, b, c)={targets} but {shown} was "
+                    "given; use preset=custom to set a, b, c yourself"
                 )
-            self.a, self.b, self.c = PRESETS[self.preset]
+        self.a, self.b, self.c = (
+            float(given.get(k, default)) for k, default in zip("abc", targets)
+        )
 
     def check(self):
         if self.a == self.b:

@@ -76,6 +76,12 @@ class Recipe(nn.Module):
         """The discriminator's output on ``x`` (for pictures of its field)."""
         raise NotImplementedError
 
+    def evaluate(self, dataset: Dataset, n: int, G: nn.Module) -> dict[str, float] | None:
+        """Metrics for recipes whose outputs are not samples from noise (CycleGAN translates the
+        dataset's test images with ``G``, the EMA copy if any); None: the loop draws ``n``
+        samples and calls ``dataset.evaluate``."""
+        return None
+
     def stats(self) -> dict[str, float]:
         """Scalars of the recipe's state worth logging at evaluation."""
         return {}

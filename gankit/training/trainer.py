@@ -27,6 +27,7 @@ from gankit.errors import CheckpointError, ConfigError, DivergenceError, GankitE
 from gankit.objectives.base import build_objective
 from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
 from gankit.training import checkpoint as ckpt
+from gankit.training import faults
 from gankit.training.progress import Progress
 from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
 
@@ -72,6 +73,7 @@ class TrainState:
     images_seen: int = 0
     wall_s: float = 0.0
     rollbacks: int = 0
+    lr_scale: float = 1.0  # product of the rollback learning-rate factors (on_nan=rollback)
 
 
 class Trainer:
@@ -102,6 +104,7 @@ class Trainer:
         self.run_dir = Path(run_dir or self.cfg.out or default_out(self.cfg.data, self.cfg.loss))
         self.cfg.out = str(self.run_dir)
         self._eval_gen_seed = 1_000_003 + self.cfg.seed
+        self._saved_step = -1  # step of the last checkpoint this process wrote
         if resume_state is not None:
             self.load_state(resume_state)
 
@@ -173,7 +176,7 @@ class Trainer:
         self.tb = TensorBoard(self.run_dir / "tensorboard")
 
     def _set_lr(self, step: int) -> None:
-        factor = lr_factor(self.cfg, step)
+        factor = lr_factor(self.cfg, step) * self.state.lr_scale
         for p, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lr[p]):
                 group["lr"] = base * factor
@@ -191,10 +194,12 @@ class Trainer:
                 loss, out = recipe.loss(phase.player, batch, self.state.step)
                 if not torch.isfinite(loss.detach()):
                     raise DivergenceError(
-                        f"{phase.player} loss became {float(loss)} at step {self.state.step}"
+                        f"{phase.player} loss became {float(loss.detach())} at step {self.state.step}"
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                params = recipe.parameters_of(phase.player)
+                faults.check_grads(params, recipe, phase.player, self.state.step)
                 opt.step()
                 if phase.player == "D" and self.cfg.clip > 0:
                     with torch.no_grad():
@@ -202,6 +207,7 @@ class Trainer:
                             p.clamp_(-self.cfg.clip, self.cfg.clip)
                 with torch.no_grad():
                     recipe.after_update(phase.player)
+                faults.check_params(params, recipe, phase.player, self.state.step)
                 logs.update(out)
                 if phase.player == "G" and self.ema is not None:
                     self.ema.update_parameters(recipe.generator())
@@ -225,15 +231,25 @@ class Trainer:
         shown: dict[str, float] = {}
         t_rate, img_rate_start = time.perf_counter(), self.state.images_seen
         ips = None
-        if self.state.step == 0 and cfg.steps > 0:
-            last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
+        stop = faults.StopSignals().install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
         try:
+            if self.state.step == 0 and cfg.steps > 0:
+                last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
+            if cfg.on_nan == "rollback" and self.is_main and not ckpt.list_checkpoints(self.run_dir / "checkpoints"):
+                self.save_checkpoint()  # something to roll back to before the first regular one
             while self.state.step < cfg.steps:
-                logs = self.train_step()
+                try:
+                    logs = self.train_step()
+                except DivergenceError as e:
+                    self._rollback(e)  # raises unless on_nan=rollback and rollbacks are left
+                    sums, count = {}, 0
+                    continue
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
                 count += 1
                 step = self.state.step
+                # A wall-clock budget (cumulative over resumes) ends the run like its last step.
+                out_of_time = cfg.max_wall_s > 0 and time.perf_counter() - t_start >= cfg.max_wall_s
                 if step % 25 == 0 or step == cfg.steps:
                     now = time.perf_counter()
                     ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
@@ -242,24 +258,37 @@ class Trainer:
                     if main and main in last_row and last_row[main] is not None:
                         shown[main] = last_row[main]
                 bar.update(step, shown, ips)
-                if step % cfg.eval_every == 0 or step == cfg.steps:
+                if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                     means = {k: v / max(count, 1) for k, v in sums.items()}
                     self.state.wall_s = time.perf_counter() - t_start
                     last_row = self.evaluate_and_log(self.state.wall_s, means)
                     sums, count = {}, 0
                 ckpt_every = cfg.ckpt_every or cfg.eval_every
-                if step % ckpt_every == 0 or step == cfg.steps:
+                if step % ckpt_every == 0 or step == cfg.steps or out_of_time:
                     self.state.wall_s = time.perf_counter() - t_start
                     self.save_checkpoint()
-        except KeyboardInterrupt:
-            self.state.wall_s = time.perf_counter() - t_start
-            self.save_checkpoint()
-            bar.close()
-            raise GankitError(
-                f"interrupted at step {self.state.step}; checkpoint saved. Resume with: "
-                f"gankit train --resume {self.run_dir}"
+                if stop.signum is not None and self.state.step < cfg.steps:
+                    if self._saved_step != step:
+                        self.state.wall_s = time.perf_counter() - t_start
+                        self.save_checkpoint()
+                    raise faults.TrainingStopped(
+                        f"{stop.name} received at step {step}; checkpoint saved. Resume with: "
+                        f"gankit train --resume {self.run_dir}",
+                        stop.exit_code,
+                    )
+                if out_of_time:
+                    bar.write(f"stopped at step {step}: wall-clock budget max_wall_s={cfg.max_wall_s:g} reached")
+                    break
+        except KeyboardInterrupt:  # a second Ctrl-C: maybe mid-step, so nothing is saved
+            last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
+            where = f"the last checkpoint is {last[-1].name}" if last else "no checkpoint was saved"
+            raise faults.TrainingStopped(
+                f"interrupted again at step {self.state.step}, nothing saved; {where}. Resume with: "
+                f"gankit train --resume {self.run_dir}",
+                130,
             ) from None
         finally:
+            stop.restore()
             bar.close()
         if self.is_main and getattr(self, "tb", None) is not None:
             self.tb.close()
@@ -297,10 +326,25 @@ class Trainer:
             G.train(was_training)
         return torch.cat(parts), y
 
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` samples (on CPU) from noise seeded by ``seed``, with the EMA generator if any."""
+        z = self.recipe.noise(n, "cpu", generator=torch.Generator().manual_seed(seed))
+        G = self.sampling_generator()
+        was = G.training
+        G.eval()
+        try:
+            out = self.recipe.sample(z.to(self.device), None if y is None else y.to(self.device), G=G)
+        finally:
+            G.train(was)
+        return out.float().cpu()
+
     def evaluate(self, n: int | None = None) -> dict[str, Any]:
         n = n or self.cfg.n_eval
-        fake, labels = self.generate(n)
-        metrics = self.dataset.evaluate(fake, labels)
+        metrics = self.recipe.evaluate(self.dataset, n, self.sampling_generator())
+        if metrics is None:  # the usual case: n samples from fixed noise, judged by the dataset
+            fake, labels = self.generate(n)
+            metrics = self.dataset.evaluate(fake, labels)
         metrics.update(self.recipe.stats())
         metrics["n_samples"] = n
         return metrics
@@ -316,8 +360,11 @@ class Trainer:
             raise
         except Exception as e:  # a metric failing must not kill training
             warnings.warn(f"evaluation failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
-        self.metrics_log.append(row)
-        self.tb.scalars(self.state.step, {k: v for k, v in row.items() if k != "step"})
+        try:  # a full disk or a logging error must not kill training either
+            self.metrics_log.append(row)
+            self.tb.scalars(self.state.step, {k: v for k, v in row.items() if k != "step"})
+        except Exception as e:
+            warnings.warn(f"logging metrics failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
         try:
             from gankit.viz.pictures import draw_run_pictures
 
@@ -327,6 +374,35 @@ class Trainer:
         except Exception as e:
             warnings.warn(f"pictures failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
         return row
+
+    def _rollback(self, error: DivergenceError) -> None:
+        """``on_nan=rollback``: reload the newest good checkpoint and scale the learning rates
+        by ``faults.ROLLBACK_LR_FACTOR`` (kept in the state, so resume is exact); else re-raise
+        ``error`` naming the last good checkpoint."""
+        folder = self.run_dir / "checkpoints"
+        good = ckpt.list_checkpoints(folder)
+        where = f"the last good checkpoint is {good[-1]}" if good else "no checkpoint was saved"
+        if self.cfg.on_nan != "rollback":
+            raise DivergenceError(f"{error}; {where} (--on-nan rollback retries with lower learning rates)") from None
+        if self.state.rollbacks >= self.cfg.max_rollbacks:
+            raise DivergenceError(
+                f"{error}; gave up after {self.state.rollbacks} rollbacks (max_rollbacks="
+                f"{self.cfg.max_rollbacks}); {where}"
+            ) from None
+        try:
+            path, state = ckpt.load_latest(self.run_dir)
+        except CheckpointError as e:
+            raise DivergenceError(f"{error}; cannot roll back: {e}") from None
+        rollbacks, scale = self.state.rollbacks + 1, self.state.lr_scale * faults.ROLLBACK_LR_FACTOR
+        self.load_state(state)
+        self.state.rollbacks, self.state.lr_scale = rollbacks, scale
+        if self.is_main and getattr(self, "metrics_log", None) is not None:
+            self.metrics_log.truncate_after(self.state.step)
+        warnings.warn(
+            f"{error}; rolled back to {path.name} (step {self.state.step}) with learning rates x{scale:g} "
+            f"(rollback {rollbacks} of at most {self.cfg.max_rollbacks})",
+            stacklevel=2,
+        )
 
     def save_checkpoint(self) -> Path | None:
         if not self.is_main:
@@ -339,7 +415,9 @@ class Trainer:
                     f"checkpoint in {self.run_dir / 'checkpoints'} is kept"
                 )
         try:
-            return ckpt.save_checkpoint(self.run_dir / "checkpoints", self.state.step, state, self.cfg.keep_ckpts)
+            path = ckpt.save_checkpoint(self.run_dir / "checkpoints", self.state.step, state, self.cfg.keep_ckpts)
+            self._saved_step = self.state.step
+            return path
         except OSError as e:
             raise GankitError(
                 f"cannot write checkpoint to {self.run_dir / 'checkpoints'}: {e.strerror}; "

@@ -66,8 +66,8 @@ def draw_points(trainer, path: Path, n: int = 1000) -> Path:
     ax.scatter(real[:, 0], real[:, 1], s=3, c="black", label="real", alpha=0.6)
     f = fake[torch.isfinite(fake).all(1)]
     ax.scatter(f[:, 0], f[:, 1], s=3, c="tab:orange", label="generated", alpha=0.6)
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlim(float(lo[0]), float(hi[0]))
+    ax.set_ylim(float(lo[1]), float(hi[1]))
     ax.set_aspect("equal")
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
     ax.set_title(f"{trainer.cfg.data} / {trainer.cfg.loss}, step {trainer.state.step}")

@@ -1,0 +1,19 @@
+"""The arena: every objective on the same data, model, budget and seeds, ranked in one report."""
+
+from gankit.arena.report import write_report
+from gankit.arena.results import collect, parse_target, write_json
+from gankit.arena.runner import ArenaSpec, parse_losses, run_arena
+
+__all__ = ["ArenaSpec", "collect", "parse_losses", "parse_target", "run_arena", "write_json", "write_report"]
+
+
+def arena(spec: ArenaSpec, target: str | None = None, log=print) -> dict:
+    """Train what is missing, then write results.json, summary.png and report.html into spec.out."""
+    from pathlib import Path
+
+    tgt = parse_target(target)
+    run_arena(spec, log=log)
+    results = collect(spec, tgt)
+    write_json(Path(spec.out) / "results.json", results)
+    write_report(results, spec.out)
+    return results

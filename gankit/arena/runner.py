@@ -1,0 +1,259 @@
+"""Running an arena: every (objective, seed) as a normal run folder, in parallel worker processes.
+
+Layout of ``OUT``::
+
+    arena.json            the arena's settings (data, model, --set options); checked on resume
+    runs/<loss>-s<seed>/  a normal gankit run folder, plus arena_status.json from its worker
+    results.json          see gankit.arena.results
+    report.html, summary.png
+
+A run is *done* when its newest checkpoint is at ``steps``, or its worker recorded that it
+stopped on the wall-clock budget or diverged (repeating it would give the same answer).
+A run with a checkpoint before that resumes from it (``Trainer.from_run``); a folder without
+a checkpoint is started afresh.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import dataclasses
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from gankit import config as config_mod
+from gankit.errors import ConfigError, GankitError
+
+STATUS_FILE = "arena_status.json"
+SETTINGS_FILE = "arena.json"
+# Config keys the arena sets for each run itself; --set may not change them.
+ARENA_KEYS = ("data", "model", "loss", "seed", "steps", "max_wall_s", "out", "progress", "resume")
+
+
+@dataclasses.dataclass
+class ArenaSpec:
+    data: str
+    losses: list[str]
+    seeds: list[int]
+    steps: int
+    out: str
+    model: str = "mlp"
+    budget_s: float = 0.0  # per run, wall-clock; 0: none
+    jobs: int = 0  # 0: os.cpu_count()
+    sets: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE, as gankit train --set
+    evals: int = 10  # evaluations per run when eval_every is not set
+
+    def run_name(self, loss: str, seed: int) -> str:
+        return f"{loss}-s{seed}"
+
+    def run_dir(self, loss: str, seed: int) -> Path:
+        return Path(self.out) / "runs" / self.run_name(loss, seed)
+
+
+def all_losses() -> list[str]:
+    from gankit import registries
+
+    return list(registries.OBJECTIVES.names())
+
+
+def parse_losses(text: str) -> list[str]:
+    """``"all"`` or a comma-separated list of registered objectives, in the given order."""
+    from gankit import registries
+
+    if text.strip().lower() == "all":
+        return all_losses()
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--losses: give a comma-separated list of objectives or 'all'")
+    for n in names:
+        registries.OBJECTIVES.get(n)  # raises with the valid names
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--losses {text!r}: an objective is listed twice")
+    return names
+
+
+def base_config(spec: ArenaSpec) -> dict[str, Any]:
+    """The config dict shared by every run (before loss, seed, out)."""
+    d: dict[str, Any] = {}
+    for assignment in spec.sets:
+        config_mod.apply_set(d, assignment)
+    fixed = sorted(set(d) & set(ARENA_KEYS))
+    if fixed:
+        raise ConfigError(
+            f"--set {fixed[0]}: the arena sets this itself; use the arena's own flag (--data, --losses, "
+            "--seeds, --steps, --model, --budget-s, --out)"
+        )
+    d["data"], d["model"], d["steps"] = spec.data, spec.model, spec.steps
+    d["max_wall_s"] = spec.budget_s
+    d["progress"] = "none"
+    d.setdefault("eval_every", max(1, spec.steps // max(spec.evals, 1)))
+    return d
+
+
+def run_config(spec: ArenaSpec, loss: str, seed: int) -> dict[str, Any]:
+    d = base_config(spec)
+    d.update(loss=loss, seed=seed, out=str(spec.run_dir(loss, seed)))
+    return d
+
+
+def check_configs(spec: ArenaSpec) -> None:
+    """Resolve every run's config in this process, so mistakes surface before any worker starts."""
+    for loss in spec.losses:
+        config_mod.resolve(config_mod.from_dict(run_config(spec, loss, spec.seeds[0])))
+
+
+def latest_step(run_dir: Path) -> int | None:
+    """Step of the newest checkpoint manifest, or None without one (checksums checked on load)."""
+    from gankit.training import checkpoint as ckpt
+
+    found = ckpt.list_checkpoints(Path(run_dir) / "checkpoints")
+    if not found:
+        return None
+    try:
+        return int(json.loads(found[-1].with_suffix(".json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run_dir) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def plan_run(run_dir: Path, steps: int, budget_s: float = 0.0) -> str:
+    """``done``, ``resume`` or ``fresh`` for one run folder."""
+    step = latest_step(run_dir)
+    if step is not None and step >= steps:
+        return "done"
+    st = read_status(run_dir)
+    if st.get("steps") == steps and (
+        st.get("status") == "diverged"
+        or (st.get("status") == "budget" and budget_s > 0 and st.get("max_wall_s", 0) >= budget_s)
+    ):
+        return "done"
+    return "fresh" if step is None else "resume"
+
+
+def _init_worker(threads: int) -> None:
+    """Each worker uses ``threads`` threads so ``jobs`` workers together fit the cores."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def train_one(cfg_dict: dict[str, Any], action: str) -> dict[str, Any]:
+    """Worker: train (or resume) one run folder; never raises, records its outcome."""
+    from gankit.errors import DivergenceError
+    from gankit.training.trainer import Trainer
+
+    run_dir = Path(cfg_dict["out"])
+    t0 = time.perf_counter()
+    status: dict[str, Any] = {"status": "error", "action": action, "steps": cfg_dict["steps"],
+                              "max_wall_s": cfg_dict["max_wall_s"], "error": None}
+    try:
+        if action == "resume":
+            overrides = {k: cfg_dict[k] for k in ("steps", "max_wall_s", "progress")}
+            trainer = Trainer.from_run(run_dir, overrides=overrides)
+        else:
+            if run_dir.exists():  # a folder without a checkpoint: nothing to keep
+                shutil.rmtree(run_dir)
+            trainer = Trainer(config_mod.from_dict(cfg_dict), run_dir=run_dir)
+        status["main_metric"] = trainer.dataset.main_metric()
+        trainer.fit(progress=False)
+        status["status"] = "finished" if trainer.state.step >= cfg_dict["steps"] else "budget"
+        status["step"] = trainer.state.step
+    except DivergenceError as e:
+        status.update(status="diverged", error=str(e))
+    except GankitError as e:
+        status["error"] = str(e)
+    except Exception as e:  # a crash in one run must not stop the others
+        status["error"] = f"{type(e).__name__}: {e}"
+    status["seconds"] = round(time.perf_counter() - t0, 3)
+    if run_dir.is_dir():
+        tmp = run_dir / f".{STATUS_FILE}.tmp"
+        tmp.write_text(json.dumps(status, indent=2) + "\n")
+        tmp.replace(run_dir / STATUS_FILE)
+    return status
+
+
+def settings_of(spec: ArenaSpec) -> dict[str, Any]:
+    """What must match when an arena folder is reused (losses, seeds and steps may change)."""
+    return {"data": spec.data, "model": spec.model, "sets": list(spec.sets)}
+
+
+def _check_settings(spec: ArenaSpec) -> None:
+    path = Path(spec.out) / SETTINGS_FILE
+    mine = settings_of(spec)
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            saved = {}
+        differ = [k for k in mine if saved.get(k) != mine[k]]
+        if differ:
+            k = differ[0]
+            raise GankitError(
+                f"{spec.out} holds an arena with {k}={saved.get(k)!r}, not {mine[k]!r}; "
+                "rerun with the same settings to resume it, or choose another --out"
+            )
+    Path(spec.out).mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine, indent=2) + "\n")
+
+
+def run_arena(spec: ArenaSpec, log=print) -> dict[str, str]:
+    """Train every missing or unfinished run; returns ``{run name: action}`` with action one of
+    ``done`` (skipped), ``fresh``, ``resume``; each worker's outcome is in its arena_status.json."""
+    if spec.steps < 1:
+        raise ConfigError(f"--steps {spec.steps}: must be >= 1")
+    if not spec.seeds:
+        raise ConfigError("--seeds: must be >= 1")
+    if spec.budget_s < 0:
+        raise ConfigError(f"--budget-s {spec.budget_s}: must be >= 0 (0: no limit)")
+    check_configs(spec)
+    _check_settings(spec)
+    cpus = os.cpu_count() or 1
+    jobs = spec.jobs or cpus
+    threads = max(1, cpus // jobs)
+    actions: dict[str, str] = {}
+    todo = []
+    for loss in spec.losses:
+        for seed in spec.seeds:
+            name = spec.run_name(loss, seed)
+            actions[name] = plan_run(spec.run_dir(loss, seed), spec.steps, spec.budget_s)
+            if actions[name] != "done":
+                todo.append((name, run_config(spec, loss, seed), actions[name]))
+    skipped = len(actions) - len(todo)
+    log(f"arena: {len(actions)} runs, {skipped} already done, {len(todo)} to train "
+        f"({jobs} at once, {threads} thread(s) each)")
+    if not todo:
+        return actions
+    ctx = multiprocessing.get_context("spawn")
+    pool = futures.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx,
+                                       initializer=_init_worker, initargs=(threads,))
+    try:
+        pending = {pool.submit(train_one, cfg, action): name for name, cfg, action in todo}
+        for i, fut in enumerate(futures.as_completed(pending), 1):
+            name = pending[fut]
+            try:
+                st = fut.result()
+            except futures.process.BrokenProcessPool:
+                raise GankitError(
+                    f"a worker process died (out of memory?) while training {name}; rerun the same "
+                    "command to resume, perhaps with fewer --jobs"
+                ) from None
+            extra = f": {st['error']}" if st.get("error") else ""
+            log(f"[{i}/{len(todo)}] {name} {st['status']} after {st['seconds']:.1f}s{extra}")
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise GankitError(f"arena interrupted; run the same command again to resume {spec.out}") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return actions

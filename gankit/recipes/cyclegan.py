@@ -1,0 +1,234 @@
+"""CycleGAN (Zhu et al. 2017): unpaired image-to-image translation as a two-player game.
+
+Player G = (G_AB, G_BA), player D = (D_A, D_B). Per training step, as in the authors' code:
+first G's update, then D's update on the fakes of that G step, drawn through a pool of past
+fakes (Shrivastava et al. 2017, sec. 2.3). With a = real A, b = real B:
+
+    loss_g = g_loss(D_B(G_AB(a))) + g_loss(D_A(G_BA(b)))                    adversarial, eq. 1
+           + lambda_cycle * (|G_BA(G_AB(a)) - a|_1 + |G_AB(G_BA(b)) - b|_1)  cycle, eq. 2
+           + lambda_cycle * lambda_identity * (|G_AB(b) - b|_1 + |G_BA(a) - a|_1)  identity, sec. 5.2
+    loss_d = d_loss(D_B(b), D_B(pool_B(fake_B))) + d_loss(D_A(a), D_A(pool_A(fake_A)))
+
+|.|_1 is the mean absolute error per pixel. Any objective works on the patch logits because
+every objective reduces with ``mean``; LSGAN is the recommended one (paper sec. 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.data.base import Batch
+from gankit.errors import ConfigError, GankitError
+from gankit.nets.base import MODELS, ModelSpec, apply_spectral_norm, build_networks
+from gankit.penalties import PENALTIES
+from gankit.recipes.base import RECIPES, BuildContext, Phase, Recipe
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+@dataclasses.dataclass
+class CycleGANRecipeOptions:
+    lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 loss
+    lambda_identity: float = 0.5  # identity loss weight, as a fraction of lambda_cycle; 0: off
+    pool_size: int = 50  # past fakes kept per domain for D; 0: D sees only the newest fakes
+
+    def check(self):
+        if self.lambda_cycle < 0 or self.lambda_identity < 0:
+            raise ConfigError("recipe lambda_cycle and lambda_identity must be >= 0")
+        if self.pool_size < 0:
+            raise ConfigError(f"recipe pool_size={self.pool_size}: must be >= 0")
+
+
+class ImagePool(nn.Module):
+    """A buffer of up to ``size`` past generated images (Shrivastava et al. 2017, sec. 2.3).
+
+    ``query(fake)`` goes image by image: while the pool has room the image is stored and
+    returned; once full, with probability 1/2 (u > 0.5) a uniformly chosen stored image j is
+    returned and replaced by the new one, else the new image is returned. ``u ~ U[0, 1)`` and
+    ``j ~ {0..size-1}`` are drawn for every image of the batch (used only when the pool is
+    full), from ``generator`` or torch's global RNG, which checkpoints carry. The images and
+    the count are buffers, so checkpoints and resume carry the pool too.
+    """
+
+    def __init__(self, size: int, sample_shape: tuple[int, ...]):
+        super().__init__()
+        self.size = size
+        self.register_buffer("images", torch.zeros(size, *sample_shape))  # (size, C, H, W)
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def query(self, fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        fake = fake.detach()
+        if self.size == 0:
+            return fake
+        n = fake.shape[0]
+        u = torch.rand(n, generator=generator, device=self.images.device if generator is None else "cpu")
+        j = torch.randint(self.size, (n,), generator=generator, device=u.device)
+        out = fake.clone()
+        count = int(self.count)
+        for i in range(n):
+            if count < self.size:
+                self.images[count] = fake[i]
+                count += 1
+            elif u[i] > 0.5:
+                k = int(j[i])
+                out[i] = self.images[k]
+                self.images[k] = fake[i]
+        self.count.fill_(count)
+        return out
+
+
+class Pair(nn.Module):
+    """Two networks, one per direction: ``ab`` (A -> B or judging B) and ``ba``."""
+
+    def __init__(self, ab: nn.Module, ba: nn.Module):
+        super().__init__()
+        self.ab, self.ba = ab, ba
+
+    def forward(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        return (self.ab if direction == "AtoB" else self.ba)(x)
+
+
+def l1(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error per pixel."""
+    return (x - target).abs().mean()
+
+
+class CycleGAN(Recipe):
+    """G = Pair(G_AB, G_BA) against D = Pair(D_B, D_A); see the module docstring."""
+
+    def __init__(self, G: Pair, D: Pair, objective, opts: CycleGANRecipeOptions, shape_a, shape_b,
+                 penalties: dict[str, float] | None = None, n_critic: int = 1):
+        super().__init__()
+        self.G, self.D, self.objective = G, D, objective  # D.ab judges B, D.ba judges A
+        self.lambda_cycle = opts.lambda_cycle
+        self.lambda_identity = opts.lambda_identity
+        if self.lambda_identity > 0 and shape_a[0] != shape_b[0]:
+            raise ConfigError(
+                f"the identity loss needs both domains with the same channels, got {shape_a[0]} and "
+                f"{shape_b[0]}; set --set recipe.lambda_identity=0"
+            )
+        self.pool_a = ImagePool(opts.pool_size, shape_a)
+        self.pool_b = ImagePool(opts.pool_size, shape_b)
+        self.penalties = {name: (PENALTIES.get(name).factory, w) for name, w in (penalties or {}).items() if w}
+        self.n_critic = n_critic
+        self._fakes = None  # (fake_a, fake_b) detached, from the last G update
+
+    # --- contract -------------------------------------------------------------------------
+    def parameters_of(self, player):
+        return list((self.D if player == "D" else self.G).parameters())
+
+    def phases(self):
+        return [Phase("G", 1), Phase("D", self.n_critic)]
+
+    def generator(self):
+        return self.G
+
+    def noise(self, n, device, generator=None):
+        raise GankitError("a cyclegan run translates images instead of sampling noise; use gankit translate RUN IMAGE...")
+
+    def sample(self, z, y=None, G=None):
+        self.noise(0, None)
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, direction: str = "AtoB", G: nn.Module | None = None) -> torch.Tensor:
+        """``x`` (N, C, H, W) in [-1, 1] of the source domain -> the other domain."""
+        return (G or self.G)(x, direction)
+
+    def critic(self, x, y=None):
+        return self.D.ab(x)
+
+    def evaluate(self, dataset, n: int, G: nn.Module | None = None) -> dict[str, float]:
+        """The dataset's translation metrics with generators ``G`` (default: the current ones)."""
+        G = G or self.G
+        device = next(G.parameters()).device
+        was = G.training
+        G.eval()
+        try:
+            return dataset.evaluate_translation(lambda x, d: G(x.to(device), d).float().cpu(), n)
+        finally:
+            G.train(was)
+
+    # --- losses ---------------------------------------------------------------------------
+    def loss(self, player, batch: Batch, step):
+        if batch.x2 is None:
+            raise ConfigError("recipe cyclegan needs unpaired two-domain data (e.g. --data mnist2inverted)")
+        return self.g_step(batch.x, batch.x2) if player == "G" else self.d_step(batch.x, batch.x2)
+
+    def _adversarial(self, D: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        d_real = D(real) if self.objective.g_needs_real else None
+        return self.objective.g_loss(D(fake), d_real)
+
+    def g_step(self, a: torch.Tensor, b: torch.Tensor):
+        fake_b = self.G.ab(a)  # (N, C_B, H, W)
+        fake_a = self.G.ba(b)  # (N, C_A, H, W)
+        gan = self._adversarial(self.D.ab, fake_b, b) + self._adversarial(self.D.ba, fake_a, a)
+        cycle = l1(self.G.ba(fake_b), a) + l1(self.G.ab(fake_a), b)
+        loss = gan + self.lambda_cycle * cycle
+        logs = {"gan_g": gan.detach(), "cycle": cycle.detach()}
+        if self.lambda_identity > 0:
+            idt = l1(self.G.ab(b), b) + l1(self.G.ba(a), a)
+            loss = loss + self.lambda_cycle * self.lambda_identity * idt
+            logs["identity"] = idt.detach()
+        logs["loss_g"] = loss.detach()
+        self._fakes = (fake_a.detach(), fake_b.detach())
+        return loss, logs
+
+    def d_step(self, a: torch.Tensor, b: torch.Tensor):
+        if self._fakes is not None:
+            fake_a, fake_b = self._fakes
+            self._fakes = None
+        else:  # a further critic update: fakes of the current generators
+            with torch.no_grad():
+                fake_a, fake_b = self.G.ba(b), self.G.ab(a)
+        loss_b, logs = self._d_loss(self.D.ab, b, self.pool_b.query(fake_b))
+        loss_a, logs_a = self._d_loss(self.D.ba, a, self.pool_a.query(fake_a))
+        for k, v in logs_a.items():
+            logs[k] = logs[k] + v
+        logs["loss_d"] = (loss_a + loss_b).detach()
+        return loss_a + loss_b, logs
+
+    def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor):
+        d_real, d_fake = D(real), D(fake)  # (N, 1, h, w) patch logits each
+        loss = self.objective.d_loss(d_real, d_fake)
+        logs = {}
+        for name, (fn, weight) in self.penalties.items():
+            value = fn(D, real, fake, d_real)
+            loss = loss + weight * value
+            logs[name] = value.detach()
+        return loss, logs
+
+    def stats(self):
+        return {k: float(v) for k, v in self.objective.stats().items()}
+
+
+@RECIPES.register("cyclegan", options=CycleGANRecipeOptions)
+def build_cyclegan_recipe(ctx: BuildContext) -> CycleGAN:
+    """Two generators and two PatchGAN critics with cycle and identity losses and a fake pool."""
+    ds = ctx.dataset
+    shape_b = getattr(ds, "sample_shape_b", None)
+    if shape_b is None:
+        raise ConfigError(
+            f"recipe cyclegan needs unpaired two-domain data, not {ctx.cfg.data!r}; "
+            "use --data mnist2inverted or --data unpaired:FOLDER"
+        )
+    if not getattr(MODELS.get(ctx.cfg.model).factory, "image_to_image", False):
+        raise ConfigError(f"recipe cyclegan needs an image-to-image model, not {ctx.cfg.model!r}; use --model cyclegan")
+    if ctx.objective.d_output != "logit":
+        raise ConfigError(f"recipe cyclegan's PatchGAN critics give logits; objective {ctx.cfg.loss!r} needs "
+                          f"{ctx.objective.d_output!r} outputs; use --loss lsgan")
+    spec = ModelSpec(sample_shape=tuple(ds.sample_shape), z_dim=0, bounded=True,
+                     d_output=ctx.objective.d_output, spectral_norm=ctx.cfg.spectral_norm,
+                     target_shape=tuple(shape_b))
+    nets = build_networks(ctx.cfg.model, spec, ctx.cfg.model_args)
+    if spec.spectral_norm:
+        apply_spectral_norm(nets["D_A"])
+    return CycleGAN(Pair(nets["G"], nets["G_BA"]), Pair(nets["D"], nets["D_A"]), ctx.objective, ctx.options,
+                    tuple(ds.sample_shape), tuple(shape_b), ctx.cfg.penalties, ctx.cfg.n_critic)
+
+
+build_cyclegan_recipe.recommended = {"model": "cyclegan", "loss": "lsgan"}

@@ -1,0 +1,112 @@
+"""What the training loop does when something goes wrong: signals, NaN/inf, rollback.
+
+- :class:`StopSignals` turns SIGINT and SIGTERM into a request the loop honours at the next
+  step boundary (checkpoint, then :class:`TrainingStopped`), never in the middle of a step.
+  A second SIGINT stops at once, without a checkpoint.
+- :func:`check_grads` and :func:`check_params` find NaN/inf in gradients and parameters with
+  one fused norm per call (``torch._foreach_norm``) and name the first bad tensor.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import torch
+from torch import nn
+
+from gankit.errors import DivergenceError, GankitError
+
+# Exit codes follow the shell convention 128 + signal number.
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+# Learning rates are multiplied by this after each rollback (``on_nan=rollback``).
+ROLLBACK_LR_FACTOR = 0.5
+
+
+class TrainingStopped(GankitError):
+    """The run was stopped by a signal after saving a checkpoint; ``exit_code`` is 130 or 143."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StopSignals:
+    """Context manager: SIGINT/SIGTERM set ``self.signum`` instead of raising mid-step.
+
+    Only the main thread can install handlers; elsewhere this does nothing (and a
+    KeyboardInterrupt then behaves as Python's default).
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now
+        self.signum = signum
+
+    def install(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for s in EXIT_CODES:
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old.clear()
+
+    __enter__ = install
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.signum, 130)
+
+
+def _first_bad(tensors: list[torch.Tensor]) -> tuple[int, str] | None:
+    """(index, "NaN" or "inf") of the first tensor holding NaN/inf, else None.
+
+    The common all-finite case costs one fused norm and one device sync; the exact per-tensor
+    scan runs only when a norm is not finite (which huge finite values can also cause).
+    """
+    if not tensors:
+        return None
+    if bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all()):
+        return None
+    for i, t in enumerate(tensors):
+        if torch.isnan(t).any():
+            return i, "NaN"
+        if torch.isinf(t).any():
+            return i, "inf"
+    return None
+
+
+def _names(module: nn.Module) -> dict[int, str]:
+    return {id(p): n for n, p in module.named_parameters()}
+
+
+def check_grads(params: list[nn.Parameter], owner: nn.Module, player: str, step: int) -> None:
+    """Raise DivergenceError naming the first parameter of ``player`` whose gradient is NaN/inf."""
+    with_grad = [p for p in params if p.grad is not None]
+    bad = _first_bad([p.grad for p in with_grad])
+    if bad is not None:
+        name = _names(owner).get(id(with_grad[bad[0]]), "?")
+        raise DivergenceError(f"{player} gradient of {name} became {bad[1]} at step {step}")
+
+
+def check_params(params: list[nn.Parameter], owner: nn.Module, player: str, step: int) -> None:
+    """Raise DivergenceError naming the first parameter of ``player`` holding NaN/inf."""
+    with torch.no_grad():
+        bad = _first_bad([p.detach() for p in params])
+    if bad is not None:
+        name = _names(owner).get(id(params[bad[0]]), "?")
+        raise DivergenceError(f"{player} parameter {name} became {bad[1]} after its update at step {step}")
