@@ -103,16 +103,35 @@ def test_hand_values_are_not_trivial():
     assert HAND["fgan-gan"][1] == approx(HAND["ns"][1])
 
 
+# Objectives reading BEGAN-style reconstruction energies (>= 0): name -> (options, d, g).
+E_REAL, E_FAKE = [0.5, 1.2, 2.0, 0.1], [0.3, 1.1, 2.5, 0.7]
+HAND_ENERGY = {
+    # L_D = L(x) - k L(G(z)), L_G = L(G(z)) (Berthelot et al. 2017, eq. 4) with k = 0.25.
+    "began": ({"k_init": 0.25}, mean(E_REAL) - 0.25 * mean(E_FAKE), mean(E_FAKE)),
+}
+
+
 @pytest.mark.parametrize("name", OBJECTIVES.names())
 def test_objective_matches_hand_value(name):
-    if name not in HAND:
+    if name in HAND_ENERGY:
+        options, expect_d, expect_g = HAND_ENERGY[name]
+        d_loss, g_loss = losses(name, options, real=E_REAL, fake=E_FAKE)
+    elif name in HAND:
+        (expect_d, expect_g), (d_loss, g_loss) = HAND[name], losses(name)
+    else:
         pytest.skip(f"no hand-worked case for {name!r} in this file; its own tests must give one")
-    obj = build_objective(name)
-    if obj.d_output != "logit":
-        pytest.skip(f"{name!r} takes {obj.d_output} outputs")
-    d_loss, g_loss = losses(name)
-    assert d_loss == approx(HAND[name][0])
-    assert g_loss == approx(HAND[name][1])
+    assert d_loss == approx(expect_d)
+    assert g_loss == approx(expect_g)
+
+
+def test_began_k_update_by_hand():
+    # k <- clip(k + lambda_k (gamma L(x) - L(G(z))), 0, 1), Berthelot et al. 2017, eq. 4.
+    obj = build_objective("began", {"k_init": 0.25, "gamma": 0.5, "lambda_k": 0.1})
+    obj.update_state(torch.tensor(E_REAL), torch.tensor(E_FAKE))
+    k1 = 0.25 + 0.1 * (0.5 * mean(E_REAL) - mean(E_FAKE))  # 0.25 + 0.1 (0.475 - 1.15) = 0.1825
+    assert float(obj.k) == pytest.approx(k1, rel=1e-6)
+    obj.update_state(torch.tensor([0.0]), torch.tensor([10.0]))  # would go below 0: clipped
+    assert float(obj.k) == 0.0
 
 
 def test_minimax_and_ns_differ_only_in_generator_loss():
@@ -232,7 +251,13 @@ def test_fgan_generator_option_is_checked():
 
 def test_wasserstein_recommended_defaults():
     wgan = OBJECTIVES.get("wgan").factory.defaults
-    assert (wgan.optimizer, wgan.lr_d, wgan.lr_g, wgan.clip, wgan.n_critic) == ("rmsprop", 5e-5, 5e-5, 0.01, 5)
+    assert (wgan.optimizer, wgan.lr_d, wgan.lr_g, wgan.clip, wgan.n_critic) == (
+        "rmsprop",
+        5e-5,
+        5e-5,
+        0.01,
+        5,
+    )
     gp = OBJECTIVES.get("wgan-gp").factory.defaults
     assert gp.penalties == {"gp": 10.0}
     assert (gp.optimizer, gp.lr_d, gp.n_critic, gp.clip) == ("adam", 1e-4, 5, 0.0)

@@ -46,7 +46,9 @@ def test_linear_critic_hand_values(shape, norm, gp, gp_one_sided, r1):
     real, fake = batch(shape)
     tol = dict(rel=1e-5, abs=1e-6)
     assert float(PENALTIES.get("gp").factory(critic, real, fake)) == pytest.approx(gp, **tol)
-    assert float(PENALTIES.get("gp-one-sided").factory(critic, real, fake)) == pytest.approx(gp_one_sided, **tol)
+    assert float(PENALTIES.get("gp-one-sided").factory(critic, real, fake)) == pytest.approx(
+        gp_one_sided, **tol
+    )
     assert float(PENALTIES.get("r1").factory(critic, real, fake)) == pytest.approx(r1, **tol)
     # DRAGAN perturbs around the real data; a linear critic's gradient is w everywhere.
     assert float(PENALTIES.get("dragan").factory(critic, real, fake)) == pytest.approx(gp, **tol)
@@ -188,3 +190,17 @@ def test_drift_is_mean_squared_critic_output():
     real = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     expected = mean_of([float(w[0]) ** 2, (2 * float(w[1])) ** 2])
     assert float(PENALTIES.get("drift").factory(critic, real, None)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gp", "gp-one-sided", "r1", "dragan"])
+def test_zero_gradient_critic_keeps_finite_gradients(name):
+    # Dead ReLUs: grad_x D = 0 everywhere, where the derivative of ||.|| is undefined. The
+    # penalty must be its limit value (gp: (0 - 1)^2 = 1) with finite parameter gradients.
+    D = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+    with torch.no_grad():
+        D[0].bias.fill_(-100.0)
+    real, fake = batch((2,), n=5)
+    value = PENALTIES.get(name).factory(lambda x: D(x).squeeze(1), real, fake)
+    assert value.item() == pytest.approx({"gp": 1.0, "dragan": 1.0}.get(name, 0.0), abs=1e-7)
+    value.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in D.parameters())

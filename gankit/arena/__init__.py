@@ -7,12 +7,13 @@ from gankit.arena.runner import ArenaSpec, parse_losses, run_arena
 __all__ = ["ArenaSpec", "collect", "parse_losses", "parse_target", "run_arena", "write_json", "write_report"]
 
 
-def arena(spec: ArenaSpec, target: str | None = None, log=print) -> dict:
-    """Train what is missing, then write results.json, summary.png and report.html into spec.out."""
+def arena(spec: ArenaSpec, target: str | None = None, log=print, drop_unfit: bool = False) -> dict:
+    """Train what is missing, then write results.json, summary.png and report.html into spec.out;
+    ``drop_unfit`` leaves out objectives the model cannot serve (for ``--losses all``)."""
     from pathlib import Path
 
     tgt = parse_target(target)
-    run_arena(spec, log=log)
+    run_arena(spec, log=log, drop_unfit=drop_unfit)
     results = collect(spec, tgt)
     write_json(Path(spec.out) / "results.json", results)
     write_report(results, spec.out)

@@ -90,17 +90,17 @@ def curves_figure(results: dict[str, Any], metric: str) -> bytes | None:
     cols = min(4, len(losses))
     rows = math.ceil(len(losses) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.5 * rows), squeeze=False, sharey=True)
-    for ax, loss in zip(axes.flat, losses):
+    for ax, loss in zip(axes.flat, losses, strict=False):
         for run in results["runs"]:
             if run["loss"] != loss:
                 continue
             pts = [(p["wall_s"], p[metric]) for p in run["curve"] if p.get(metric) is not None]
             if pts:
-                ax.plot(*zip(*pts), marker=".", ms=3, lw=1, color=colors[loss], alpha=0.85)
+                ax.plot(*zip(*pts, strict=True), marker=".", ms=3, lw=1, color=colors[loss], alpha=0.85)
         ax.set_title(loss, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(losses):]:
+    for ax in list(axes.flat)[len(losses) :]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel(metric, fontsize=8)
@@ -123,6 +123,11 @@ def median_curve(runs: list[dict[str, Any]], metric: str) -> list[tuple[float, f
     ]
 
 
+def _flags(e: dict[str, Any]) -> str:
+    tags = [f"{e[k]} {k}" for k in ("diverged", "collapsed") if e[k]]
+    return f" ({', '.join(tags)} of {e['n_runs']})" if tags else ""
+
+
 def summary_figure(results: dict[str, Any]) -> bytes:
     """Left: median curve per objective; right: ranking bars (median, min-max whiskers)."""
     keys = results["rank_by"]
@@ -134,34 +139,30 @@ def summary_figure(results: dict[str, Any]) -> bytes:
         for e in ranked:
             pts = median_curve([r for r in results["runs"] if r["loss"] == e["loss"]], metric)
             if pts:
-                a.plot(*zip(*pts), marker=".", lw=1.3, color=colors[e["loss"]], label=e["loss"])
+                a.plot(*zip(*pts, strict=True), marker=".", lw=1.3, color=colors[e["loss"]], label=e["loss"])
         a.set_xlabel("wall time (s)")
         a.set_ylabel(f"{metric} (median over seeds)")
         a.grid(alpha=0.3)
         if ranked:
             a.legend(fontsize=7, ncol=2)
-        names = [f"{e['rank']}. {e['loss']}" for e in ranked][::-1]
+        names = [f"{e['rank']}. {e['loss']}{_flags(e)}" for e in ranked][::-1]
         med = [e["median"].get(metric) for e in ranked][::-1]
         lo = [e["min"].get(metric) for e in ranked][::-1]
         hi = [e["max"].get(metric) for e in ranked][::-1]
         y = range(len(names))
         vals = [m if m is not None else 0.0 for m in med]
-        err = [[max(0.0, v - (lv if lv is not None else v)) for v, lv in zip(vals, lo)],
-               [max(0.0, (hv if hv is not None else v) - v) for v, hv in zip(vals, hi)]]
+        err = [
+            [max(0.0, v - (lv if lv is not None else v)) for v, lv in zip(vals, lo, strict=True)],
+            [max(0.0, (hv if hv is not None else v) - v) for v, hv in zip(vals, hi, strict=True)],
+        ]
         b.barh(list(y), vals, xerr=err, color=[colors[e["loss"]] for e in ranked][::-1], capsize=3)
         b.set_yticks(list(y))
         b.set_yticklabels(names, fontsize=8)
-        b.set_xlabel(f"final {metric}: median, bars min-max over seeds")
-        for yi, e in zip(y, ranked[::-1]):
-            tags = []
-            if e["diverged"]:
-                tags.append(f"{e['diverged']} diverged")
-            if e["collapsed"]:
-                tags.append(f"{e['collapsed']} collapsed")
-            if tags:
-                b.text(0, yi, "  " + ", ".join(tags), va="center", fontsize=7, color="#b00020")
-    fig.suptitle(f"gankit arena: {results['data']} / {results['model']}, {results['steps']} steps, "
-                 f"{len(results['seeds'])} seed(s)")
+        b.set_xlabel(f"final {metric}: median, whiskers min-max over seeds")
+    fig.suptitle(
+        f"gankit arena: {results['data']} / {results['model']}, {results['steps']} steps, "
+        f"{len(results['seeds'])} seed(s)"
+    )
     fig.tight_layout()
     return fig_png(fig)
 
@@ -170,12 +171,15 @@ def _ranking_table(results: dict[str, Any]) -> str:
     keys = results["rank_by"]
     n = len(results["seeds"])
     head = "".join(f"<th>{esc(k)} median</th><th>{esc(k)} min-max</th>" for k in keys)
-    out = [f"<table><tr><th>rank</th><th class=l>objective</th>{head}<th>reached target</th>"
-           "<th>median time to target (s)</th><th>images/s</th><th>diverged</th><th>collapsed</th></tr>"]
+    out = [
+        f"<table><tr><th>rank</th><th class=l>objective</th>{head}<th>reached target</th>"
+        "<th>median time to target (s)</th><th>images/s</th><th>diverged</th><th>collapsed</th></tr>"
+    ]
     for e in results["ranking"]:
         cells = "".join(
             f"<td>{esc(fmt(e['median'].get(k)))}</td>"
-            f"<td>{esc(fmt(e['min'].get(k)))} - {esc(fmt(e['max'].get(k)))}</td>" for k in keys
+            f"<td>{esc(fmt(e['min'].get(k)))} - {esc(fmt(e['max'].get(k)))}</td>"
+            for k in keys
         )
         div = f"<span class=bad>{e['diverged']}</span>" if e["diverged"] else "0"
         col = f"<span class=bad>{e['collapsed']}</span>" if e["collapsed"] else "0"
@@ -197,8 +201,10 @@ def _run_caption(run: dict[str, Any], keys: list[str]) -> str:
         flags.append("diverged")
     if run["collapsed"]:
         flags.append("collapsed")
-    return (f"<div><b>seed {esc(run['seed'])}</b> &middot; <span class={cls}>{esc(', '.join(flags))}</span>"
-            f"<br>{', '.join(parts)}<br>step {esc(run['steps_done'])}, {esc(fmt(run['wall_s']))} s</div>")
+    return (
+        f"<div><b>seed {esc(run['seed'])}</b> &middot; <span class={cls}>{esc(', '.join(flags))}</span>"
+        f"<br>{', '.join(parts)}<br>step {esc(run['steps_done'])}, {esc(fmt(run['wall_s']))} s</div>"
+    )
 
 
 def _samples_table(results: dict[str, Any], out: Path) -> str:
@@ -211,9 +217,12 @@ def _samples_table(results: dict[str, Any], out: Path) -> str:
         cells = []
         for run in by_loss.get(e["loss"], []):
             data = thumbnail(out / run["run_dir"] / "pictures" / "latest.png")
-            img = (f"<img alt=\"{esc(run['name'])} samples\" src=\"{png_uri(data)}\">" if data
-                   else "<div class=bad>no picture</div>")
-            cells.append(f"<td id=\"run-{esc(run['name'])}\">{img}{_run_caption(run, keys)}</td>")
+            img = (
+                f'<img alt="{esc(run["name"])} samples" src="{png_uri(data)}">'
+                if data
+                else "<div class=bad>no picture</div>"
+            )
+            cells.append(f'<td id="run-{esc(run["name"])}">{img}{_run_caption(run, keys)}</td>')
         rows.append(f"<tr><td class=l><b>{esc(e['rank'])}. {esc(e['loss'])}</b></td>{''.join(cells)}</tr>")
     rows.append("</table>")
     return "\n".join(rows)
@@ -244,21 +253,22 @@ def render_html(results: dict[str, Any], out: Path, summary_png: bytes) -> str:
     sets = " ".join(f"--set {s}" for s in results.get("sets", []))
     budget = f"{results['budget_s']:g} s per run" if results.get("budget_s") else "none"
     figs = "\n".join(
-        f"<h3>{esc(k)} against wall time</h3><img class=fig alt=\"{esc(k)} curves\" src=\"{png_uri(png)}\">"
-        for k, png in curves if png
+        f'<h3>{esc(k)} against wall time</h3><img class=fig alt="{esc(k)} curves" src="{png_uri(png)}">'
+        for k, png in curves
+        if png
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>gankit arena: {esc(results['data'])} / {esc(results['model'])}</title>
+<title>gankit arena: {esc(results["data"])} / {esc(results["model"])}</title>
 <style>{CSS}</style></head><body>
-<h1>gankit arena: {esc(results['data'])} / {esc(results['model'])}</h1>
-<p class=meta>{len(results['losses'])} objectives &times; {len(results['seeds'])} seeds,
-{esc(results['steps'])} steps each, wall-clock budget: {esc(budget)}; {esc(sets)}<br>
-written {esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>
+<h1>gankit arena: {esc(results["data"])} / {esc(results["model"])}</h1>
+<p class=meta>{len(results["losses"])} objectives &times; {len(results["seeds"])} seeds,
+{esc(results["steps"])} steps each, wall-clock budget: {esc(budget)}; {esc(sets)}<br>
+written {esc(time.strftime("%Y-%m-%d %H:%M:%S"))}</p>
 <h2>Ranking</h2>
-<p class=note>Ordered by the median over seeds of {esc(', '.join(keys) or 'nothing')} (then the next key).
-Target: {esc(target.get('description', 'none'))}. A diverged run (NaN/inf) counts as the worst value.
+<p class=note>Ordered by the median over seeds of {esc(", ".join(keys) or "nothing")} (then the next key).
+Target: {esc(target.get("description", "none"))}. A diverged run (NaN/inf) counts as the worst value.
 Collapsed: at the end, fewer than half of the run's best number of modes, or hq_fraction &lt; 0.1.
 Images/s include evaluation time.</p>
 {_ranking_table(results)}

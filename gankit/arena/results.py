@@ -32,7 +32,15 @@ from gankit.training.runfolder import MetricsLog
 FORMAT = "gankit-arena-results"
 VERSION = 1
 # Metrics where larger is better; every other main metric (distances, FID, KL, JS) is lower-better.
-HIGHER_IS_BETTER = {"modes", "hq_fraction", "a_coverage", "inception_score", "precision", "recall", "accuracy"}
+HIGHER_IS_BETTER = {
+    "modes",
+    "hq_fraction",
+    "a_coverage",
+    "inception_score",
+    "precision",
+    "recall",
+    "accuracy",
+}
 CURVE_SKIP = {"n_samples", "modes_total"}
 COLLAPSE_DROP = 0.5
 COLLAPSE_HQ = 0.1
@@ -84,7 +92,9 @@ def run_result(spec: ArenaSpec, loss: str, seed: int, target) -> dict[str, Any]:
     step = final.get("step", 0)
     state = status.get("status")
     if state is None:
-        state = "finished" if latest_step(run_dir) == spec.steps else ("missing" if not rows else "incomplete")
+        state = (
+            "finished" if latest_step(run_dir) == spec.steps else ("missing" if not rows else "incomplete")
+        )
     keys = rank_keys(main, final)
     nonfinite = [k for k in ("loss_d", "loss_g", *keys) if k in final and not is_finite(final[k])]
     diverged = state == "diverged" or bool(nonfinite)
@@ -146,7 +156,14 @@ def ranking(runs: list[dict[str, Any]], losses: list[str], keys: list[str]) -> l
     table = []
     for loss in losses:
         mine = [r for r in runs if r["loss"] == loss and r["status"] not in ("missing", "error")]
-        entry: dict[str, Any] = {"loss": loss, "n_runs": len(mine), "median": {}, "min": {}, "max": {}, "std": {}}
+        entry: dict[str, Any] = {
+            "loss": loss,
+            "n_runs": len(mine),
+            "median": {},
+            "min": {},
+            "max": {},
+            "std": {},
+        }
         for k in keys:
             vals = [v for v in (_value(r, k) for r in mine) if v is not None]
             if vals:
@@ -196,11 +213,18 @@ def collect(spec: ArenaSpec, target: tuple[str, str, float] | None = None) -> di
     sample = next((r["final"] for r in runs if r["final"]), {})
     keys = rank_keys(main, sample)
     if target is None:
-        target_desc = {"metric": "modes", "op": ">=", "value": "modes_total",
-                       "description": "all modes covered"} if "modes" in sample else None
+        target_desc = (
+            {"metric": "modes", "op": ">=", "value": "modes_total", "description": "all modes covered"}
+            if "modes" in sample
+            else None
+        )
     else:
-        target_desc = {"metric": target[0], "op": target[1], "value": target[2],
-                       "description": f"{target[0]} {target[1]} {target[2]:g}"}
+        target_desc = {
+            "metric": target[0],
+            "op": target[1],
+            "value": target[2],
+            "description": f"{target[0]} {target[1]} {target[2]:g}",
+        }
     try:
         settings = json.loads((Path(spec.out) / SETTINGS_FILE).read_text())
     except (OSError, ValueError):

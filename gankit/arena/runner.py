@@ -43,7 +43,7 @@ class ArenaSpec:
     out: str
     model: str = "mlp"
     budget_s: float = 0.0  # per run, wall-clock; 0: none
-    jobs: int = 0  # 0: os.cpu_count()
+    jobs: int = 0  # 0: the CPUs this process may use
     sets: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE, as gankit train --set
     evals: int = 10  # evaluations per run when eval_every is not set
 
@@ -100,10 +100,32 @@ def run_config(spec: ArenaSpec, loss: str, seed: int) -> dict[str, Any]:
     return d
 
 
-def check_configs(spec: ArenaSpec) -> None:
-    """Resolve every run's config in this process, so mistakes surface before any worker starts."""
+def check_configs(spec: ArenaSpec, drop_unfit: bool = False, log=print) -> list[str]:
+    """Resolve every run's config and build its networks once in this process, so mistakes
+    surface before any worker starts. With ``drop_unfit`` (``--losses all``) an objective that
+    cannot work with the model (e.g. BEGAN needs an autoencoder D) is left out with a note;
+    otherwise it is an error. Returns the objectives kept."""
+    from gankit.data.base import build_dataset
+    from gankit.objectives.base import build_objective
+    from gankit.recipes.base import RECIPES, BuildContext, build_recipe
+
+    kept, dataset = [], None
     for loss in spec.losses:
-        config_mod.resolve(config_mod.from_dict(run_config(spec, loss, spec.seeds[0])))
+        cfg = config_mod.resolve(config_mod.from_dict(run_config(spec, loss, spec.seeds[0])))
+        if dataset is None:
+            dataset = build_dataset(cfg.data, cfg.data_args, cfg.data_dir)
+        try:
+            opts = RECIPES.resolve_options(cfg.recipe, cfg.recipe_args)
+            build_recipe(BuildContext(cfg, dataset, build_objective(cfg.loss, cfg.loss_args), opts))
+        except ConfigError as e:
+            if not drop_unfit:
+                raise
+            log(f"arena: leaving out {loss}: {e}")
+            continue
+        kept.append(loss)
+    if not kept:
+        raise ConfigError(f"no objective works with model {spec.model!r} on {spec.data!r}")
+    return kept
 
 
 def latest_step(run_dir: Path) -> int | None:
@@ -156,8 +178,13 @@ def train_one(cfg_dict: dict[str, Any], action: str) -> dict[str, Any]:
 
     run_dir = Path(cfg_dict["out"])
     t0 = time.perf_counter()
-    status: dict[str, Any] = {"status": "error", "action": action, "steps": cfg_dict["steps"],
-                              "max_wall_s": cfg_dict["max_wall_s"], "error": None}
+    status: dict[str, Any] = {
+        "status": "error",
+        "action": action,
+        "steps": cfg_dict["steps"],
+        "max_wall_s": cfg_dict["max_wall_s"],
+        "error": None,
+    }
     try:
         if action == "resume":
             overrides = {k: cfg_dict[k] for k in ("steps", "max_wall_s", "progress")}
@@ -208,7 +235,7 @@ def _check_settings(spec: ArenaSpec) -> None:
     path.write_text(json.dumps(mine, indent=2) + "\n")
 
 
-def run_arena(spec: ArenaSpec, log=print) -> dict[str, str]:
+def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str, str]:
     """Train every missing or unfinished run; returns ``{run name: action}`` with action one of
     ``done`` (skipped), ``fresh``, ``resume``; each worker's outcome is in its arena_status.json."""
     if spec.steps < 1:
@@ -217,9 +244,9 @@ def run_arena(spec: ArenaSpec, log=print) -> dict[str, str]:
         raise ConfigError("--seeds: must be >= 1")
     if spec.budget_s < 0:
         raise ConfigError(f"--budget-s {spec.budget_s}: must be >= 0 (0: no limit)")
-    check_configs(spec)
+    spec.losses = check_configs(spec, drop_unfit, log)
     _check_settings(spec)
-    cpus = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = spec.jobs or cpus
     threads = max(1, cpus // jobs)
     actions: dict[str, str] = {}
@@ -231,13 +258,16 @@ def run_arena(spec: ArenaSpec, log=print) -> dict[str, str]:
             if actions[name] != "done":
                 todo.append((name, run_config(spec, loss, seed), actions[name]))
     skipped = len(actions) - len(todo)
-    log(f"arena: {len(actions)} runs, {skipped} already done, {len(todo)} to train "
-        f"({jobs} at once, {threads} thread(s) each)")
+    log(
+        f"arena: {len(actions)} runs, {skipped} already done, {len(todo)} to train "
+        f"({jobs} at once, {threads} thread(s) each)"
+    )
     if not todo:
         return actions
     ctx = multiprocessing.get_context("spawn")
-    pool = futures.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx,
-                                       initializer=_init_worker, initargs=(threads,))
+    pool = futures.ProcessPoolExecutor(
+        max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+    )
     try:
         pending = {pool.submit(train_one, cfg, action): name for name, cfg, action in todo}
         for i, fut in enumerate(futures.as_completed(pending), 1):

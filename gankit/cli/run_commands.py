@@ -46,7 +46,8 @@ def configure_eval(p):
 
 @command("sample", help="draw samples from a run: a PNG picture or raw .npy")
 def configure_sample(p):
-    p.add_argument("run", metavar="RUN", help="run folder")
+    p.add_argument("run", metavar="RUN", nargs="?", default=None, help="run folder (or give --weights)")
+    p.add_argument("--weights", default=None, metavar="G.safetensors", help="a generator from gankit export")
     p.add_argument("-n", type=int, default=1000, help="number of samples")
     p.add_argument("-o", "--output", required=True, help="output file (.png or .npy)")
     p.add_argument("--seed", type=int, default=0)
@@ -59,6 +60,17 @@ def configure_sample(p):
 
         if args.n < 1:
             raise GankitError(f"-n {args.n}: must be >= 1")
+        if (args.run is None) == (args.weights is None):
+            raise GankitError("give a run folder RUN or --weights G.safetensors (exactly one)")
+        if args.weights:
+            from gankit.export import load_generator
+
+            exported = load_generator(args.weights, args.device or "cpu")
+            samples = exported.sample(args.n, seed=args.seed)
+            title = f"{exported.config.data} / {exported.config.loss}, step {exported.step}"
+            out = write_samples(samples, Path(args.output), exported.kind, title, None)
+            print(f"wrote {args.n} samples to {out}")
+            return 0
         trainer = load_run(args.run, args.device)
         gen = torch.Generator().manual_seed(args.seed)
         z = trainer.recipe.noise(args.n, "cpu", generator=gen)

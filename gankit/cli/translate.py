@@ -54,7 +54,9 @@ def configure(p):
         trainer = load_run(args.run, args.device)
         translate = getattr(trainer.recipe, "translate", None)
         if translate is None:
-            raise GankitError(f"{args.run} is a {trainer.cfg.recipe!r} run; gankit translate needs a cyclegan run")
+            raise GankitError(
+                f"{args.run} is a {trainer.cfg.recipe!r} run; gankit translate needs a cyclegan run"
+            )
         ds = trainer.dataset
         shape = ds.sample_shape if args.direction == "AtoB" else ds.sample_shape_b
         out = Path(args.out)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import pickle
+import stat
 import tarfile
+import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from gankit.errors import DataError
@@ -15,7 +18,9 @@ def check_member(member: tarfile.TarInfo, archive: Path) -> None:
     """Refuse links, devices and names that would land outside the extraction folder."""
     name = PurePosixPath(member.name)
     if name.is_absolute() or ".." in name.parts or member.name.startswith(("/", "\\")):
-        raise DataError(f"{archive}: member {member.name!r} escapes the extraction folder; refusing the archive")
+        raise DataError(
+            f"{archive}: member {member.name!r} escapes the extraction folder; refusing the archive"
+        )
     if not (member.isfile() or member.isdir()):
         raise DataError(f"{archive}: member {member.name!r} is a link or special file; refusing the archive")
 
@@ -27,6 +32,17 @@ def open_tar(path: Path) -> tarfile.TarFile:
         raise DataError(f"{path}: not a readable tar archive ({e}); delete it and download again") from None
 
 
+def checked_members(tar: tarfile.TarFile, path: Path) -> list[tarfile.TarInfo]:
+    """Every member of ``tar``, each checked by :func:`check_member`."""
+    try:
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"{path}: truncated or corrupt archive ({e}); delete it and download again") from None
+    for m in members:
+        check_member(m, path)
+    return members
+
+
 def safe_extract(path: Path, dest: Path) -> list[Path]:
     """Extract every regular file of the tar archive at ``path`` under ``dest``.
 
@@ -34,41 +50,66 @@ def safe_extract(path: Path, dest: Path) -> list[Path]:
     archive, so nothing is written from a malicious file.
     """
     dest = Path(dest)
+    if zipfile.is_zipfile(path):
+        return safe_extract_zip(path, dest)
     with open_tar(path) as tar:
+        members = checked_members(tar, path)
         try:
-            members = tar.getmembers()
-        except (tarfile.TarError, EOFError, OSError) as e:
+            return write_members(
+                dest, [(m.name, m.isdir(), lambda m=m: tar.extractfile(m).read()) for m in members], path
+            )
+        except (tarfile.TarError, EOFError) as e:
             raise DataError(f"{path}: truncated or corrupt archive ({e})") from None
-        for m in members:
-            check_member(m, path)
-        out = []
-        root = dest.resolve()
-        for m in members:
-            target = (dest / m.name).resolve()
-            if root not in target.parents and target != root:
-                raise DataError(f"{path}: member {m.name!r} escapes {dest}; refusing the archive")
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            src = tar.extractfile(m)
-            try:
-                target.write_bytes(src.read())
-            except (tarfile.TarError, EOFError, OSError) as e:
-                raise DataError(f"{path}: member {m.name!r} is truncated or corrupt ({e})") from None
-            out.append(target)
+
+
+def write_members(dest: Path, entries, archive: Path) -> list[Path]:
+    """Write checked archive ``entries`` (name, is_dir, read() -> bytes) under ``dest``; a name
+    resolving outside ``dest`` refuses the archive. Returns the files written."""
+    root = dest.resolve()
+    out = []
+    for name, is_dir, read in entries:
+        target = (dest / name).resolve()
+        if root not in target.parents and target != root:
+            raise DataError(f"{archive}: member {name!r} escapes {dest}; refusing the archive")
+        if is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(read())
+        out.append(target)
     return out
+
+
+def check_zip_member(info: zipfile.ZipInfo, archive: Path) -> None:
+    """Refuse zip members with absolute, drive-letter or ``..`` names, and symlinks."""
+    name = info.filename
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
+        raise DataError(f"{archive}: member {name!r} escapes the extraction folder; refusing the archive")
+    mode = info.external_attr >> 16  # unix mode when the zip was made on unix, else 0
+    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DataError(f"{archive}: member {name!r} is a link or special file; refusing the archive")
+
+
+def safe_extract_zip(path: Path, dest: Path) -> list[Path]:
+    """:func:`safe_extract` for zip archives: every member checked before anything is written."""
+    path, dest = Path(path), Path(dest)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                check_zip_member(info, path)
+            return write_members(
+                dest, [(i.filename, i.is_dir(), lambda i=i: zf.read(i)) for i in infos], path
+            )
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise DataError(f"{path}: truncated or corrupt zip archive ({e})") from None
 
 
 def read_members(path: Path, names: list[str]) -> dict[str, bytes]:
     """The bytes of the named regular-file members, after checking every member's safety."""
     with open_tar(path) as tar:
-        try:
-            members = tar.getmembers()
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise DataError(f"{path}: truncated or corrupt archive ({e}); delete it and download again") from None
-        for m in members:
-            check_member(m, path)
+        members = checked_members(tar, path)
         by_name = {m.name: m for m in members}
         absent = [n for n in names if n not in by_name]
         if absent:

@@ -95,7 +95,9 @@ def _download_one(url: str, dest: Path, spec: RemoteFile, timeout: float = 30.0)
             tmp.unlink()
 
 
-def ensure_files(dataset: str, folder: Path, files: list[RemoteFile], download: bool = True) -> dict[str, Path]:
+def ensure_files(
+    dataset: str, folder: Path, files: list[RemoteFile], download: bool = True
+) -> dict[str, Path]:
     """Paths of ``files`` in ``folder``, downloading the missing ones.
 
     A file present under its name, or under its name without ``.gz`` (already decompressed),

@@ -90,8 +90,14 @@ def decode_image(path: Path, size: int, channels: int, background: str) -> np.nd
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
-UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
-              Image.DecompressionBombWarning)
+UNREADABLE = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
 
 
 def decode_folder(files: list[Path], size: int, channels: int, background: str):
@@ -109,7 +115,11 @@ def decode_folder(files: list[Path], size: int, channels: int, background: str):
 
 def _cache_key(root: Path, files: list[Path], opts: FolderOptions) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, str(root.resolve()), opts.image_size, opts.channels, opts.background]).encode())
+    h.update(
+        json.dumps(
+            [CACHE_VERSION, str(root.resolve()), opts.image_size, opts.channels, opts.background]
+        ).encode()
+    )
     for p in files:
         st = p.stat()
         h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -140,8 +150,11 @@ def load_folder(opts: FolderOptions) -> tuple[torch.Tensor, torch.Tensor | None,
             if images.shape[0] != len(kept):
                 images = None
             elif meta.get("skipped"):
-                warnings.warn(f"{root}: skipped {meta['skipped']} of {len(files)} unreadable image files "
-                              "(cached decode)", stacklevel=2)
+                warnings.warn(
+                    f"{root}: skipped {meta['skipped']} of {len(files)} unreadable image files "
+                    "(cached decode)",
+                    stacklevel=2,
+                )
         except (OSError, ValueError, KeyError):
             images = None
     if images is None:
@@ -151,8 +164,11 @@ def load_folder(opts: FolderOptions) -> tuple[torch.Tensor, torch.Tensor | None,
             raise DataError(f"{root}: none of the {len(files)} image files could be read{first}")
         if skipped:
             names = ", ".join(f"{p.name} ({why})" for p, why in skipped[:3])
-            warnings.warn(f"{root}: skipped {len(skipped)} of {len(files)} unreadable image files: {names}"
-                          f"{' ...' if len(skipped) > 3 else ''}", stacklevel=2)
+            warnings.warn(
+                f"{root}: skipped {len(skipped)} of {len(files)} unreadable image files: {names}"
+                f"{' ...' if len(skipped) > 3 else ''}",
+                stacklevel=2,
+            )
         if opts.cache:
             try:
                 cache.mkdir(parents=True, exist_ok=True)

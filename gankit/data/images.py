@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import importlib
 import math
 import struct
 import zlib
@@ -34,21 +35,63 @@ _FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/
 
 IDX_FILES = {
     "mnist": [
-        ("train-images-idx3-ubyte.gz", 9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        ("train-labels-idx1-ubyte.gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", "d53e105ee54ea40749a09fcbcd1e9432"),
-        ("t10k-images-idx3-ubyte.gz", 1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", "9fb629c4189551a2d022fa330f9573f3"),
-        ("t10k-labels-idx1-ubyte.gz", 4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", "ec29112dd5afa0611ce80d1b7f02629c"),
+        (
+            "train-images-idx3-ubyte.gz",
+            9912422,
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        ),
+        (
+            "train-labels-idx1-ubyte.gz",
+            28881,
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+        ),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            1648877,
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "9fb629c4189551a2d022fa330f9573f3",
+        ),
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            4542,
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+        ),
     ],
     "fashion-mnist": [
-        ("train-images-idx3-ubyte.gz", 26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        ("train-labels-idx1-ubyte.gz", 29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", "25c81989df183df01b3e8a0aad5dffbe"),
-        ("t10k-images-idx3-ubyte.gz", 4422102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", "bef4ecab320f06d8554ea6380940ec79"),
-        ("t10k-labels-idx1-ubyte.gz", 5148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", "bb300cfdad3c16e7a12a480ee83cd310"),
+        (
+            "train-images-idx3-ubyte.gz",
+            26421880,
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        ),
+        (
+            "train-labels-idx1-ubyte.gz",
+            29515,
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "25c81989df183df01b3e8a0aad5dffbe",
+        ),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            4422102,
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "bef4ecab320f06d8554ea6380940ec79",
+        ),
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            5148,
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+        ),
     ],
 }
 _MIRRORS = {"mnist": _MNIST_MIRRORS, "fashion-mnist": _FASHION_MIRRORS}
 CIFAR10_FILE = RemoteFile(
-    "cifar-10-python.tar.gz", 170498071, md5="c58f30108f718f92721af3b95e74349a",
+    "cifar-10-python.tar.gz",
+    170498071,
+    md5="c58f30108f718f92721af3b95e74349a",
     urls=("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
 )
 
@@ -83,7 +126,9 @@ def read_idx(path: Path, magic: int, limit: int = 0) -> tuple[torch.Tensor, int]
                 raise DataError(f"{path}: file is empty or truncated (no IDX header)")
             (got,) = struct.unpack(">I", head[:4])
             if got != magic:
-                raise DataError(f"{path}: wrong magic number {got} (0x{got:08x}), expected {magic} (0x{magic:08x}); not an IDX {'image' if ndim == 3 else 'label'} file")
+                raise DataError(
+                    f"{path}: wrong magic number {got} (0x{got:08x}), expected {magic} (0x{magic:08x}); not an IDX {'image' if ndim == 3 else 'label'} file"
+                )
             if len(head) < 4 + 4 * ndim:
                 raise DataError(f"{path}: truncated IDX header")
             dims = struct.unpack(f">{ndim}I", head[4:])
@@ -92,7 +137,9 @@ def read_idx(path: Path, magic: int, limit: int = 0) -> tuple[torch.Tensor, int]
             per_item = math.prod(dims[1:])
             body = f.read(take * per_item)
             if len(body) < take * per_item:
-                raise DataError(f"{path}: truncated: header says {count} items, data ends after {len(body) // max(per_item, 1)}")
+                raise DataError(
+                    f"{path}: truncated: header says {count} items, data ends after {len(body) // max(per_item, 1)}"
+                )
             if not limit and f.read(1):
                 raise DataError(f"{path}: more data than the header's {count} items")
     except (gzip.BadGzipFile, zlib.error) as e:
@@ -106,7 +153,9 @@ def read_idx(path: Path, magic: int, limit: int = 0) -> tuple[torch.Tensor, int]
 
 
 @functools.lru_cache(maxsize=8)
-def _load_idx_split_cached(folder: str, split: str, limit: int, stamp: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_idx_split_cached(
+    folder: str, split: str, limit: int, stamp: tuple
+) -> tuple[torch.Tensor, torch.Tensor]:
     images_path, labels_path = (Path(p) for p in stamp[0])
     images, n_images = read_idx(images_path, IDX_IMAGES, limit)
     labels, n_labels = read_idx(labels_path, IDX_LABELS, limit)
@@ -119,7 +168,9 @@ def _load_idx_split_cached(folder: str, split: str, limit: int, stamp: tuple) ->
     return images, labels.long()
 
 
-def load_idx_split(name: str, data_dir: str | None, split: str, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def load_idx_split(
+    name: str, data_dir: str | None, split: str, limit: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images (N, 28, 28) uint8, labels (N,) int64) of MNIST or Fashion-MNIST.
 
     Decoded once per process (cached by path, size and modification time).
@@ -171,8 +222,15 @@ class ImageDataset(Dataset):
     default_z_dim = 100
     reference_split = "test"
 
-    def __init__(self, key: str, train_x: torch.Tensor, train_y: torch.Tensor | None,
-                 ref_x: torch.Tensor, ref_y: torch.Tensor | None, num_classes: int = 0):
+    def __init__(
+        self,
+        key: str,
+        train_x: torch.Tensor,
+        train_y: torch.Tensor | None,
+        ref_x: torch.Tensor,
+        ref_y: torch.Tensor | None,
+        num_classes: int = 0,
+    ):
         self.key = key  # the registered name ("mnist", "folder", ...)
         self.name = key
         self.train_x, self.train_y = train_x, train_y
@@ -220,16 +278,20 @@ class ImageDataset(Dataset):
 
     def evaluate(self, fake, labels=None):
         try:
-            from gankit.metrics import images as image_metrics
+            image_metrics = importlib.import_module("gankit.metrics.images")
         except ModuleNotFoundError as e:  # the image metrics are optional until installed
             if e.name != "gankit.metrics.images":
                 raise
             return {}
         real = self.reference(fake.shape[0]).x
-        return image_metrics.evaluate_images(self.key, fake, real, labels)
+        return image_metrics.evaluate_images(
+            self.key, fake, real, labels, reference_split=self.reference_split
+        )
 
     def main_metric(self):
-        return "fid_lenet" if self.key in ("mnist", "fashion-mnist") else None
+        return {"mnist": "fid_lenet", "fashion-mnist": "fid_lenet", "stacked-mnist": "modes_stacked"}.get(
+            self.key
+        )
 
 
 # --- MNIST and Fashion-MNIST ------------------------------------------------------------------
@@ -287,7 +349,9 @@ class StackedMNIST(ImageDataset):
     def __init__(self, digits, digit_labels, ref_digits, ref_digit_labels, size: int):
         self.digits, self.ref_digits = digits, ref_digits
         self.triplets, y = stack_triplets(digit_labels, size or len(digit_labels), STACKED_SEED)
-        self.ref_triplets, ref_y = stack_triplets(ref_digit_labels, size or len(ref_digit_labels), STACKED_SEED + 1)
+        self.ref_triplets, ref_y = stack_triplets(
+            ref_digit_labels, size or len(ref_digit_labels), STACKED_SEED + 1
+        )
         super().__init__("stacked-mnist", self.triplets, y, self.ref_triplets, ref_y, num_classes=1000)
 
     def image_shape(self):
@@ -339,8 +403,6 @@ def load_cifar10(data_dir, split: str, limit: int = 0) -> tuple[torch.Tensor, to
     """
     folder = data_root(data_dir) / "cifar10"
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    if limit:
-        names = names[: -(-limit // 10000)]
     extracted = folder / CIFAR_DIR
     if all((extracted / n).is_file() for n in names):
         blobs = {n: (extracted / n).read_bytes() for n in names}
@@ -355,10 +417,17 @@ def load_cifar10(data_dir, split: str, limit: int = 0) -> tuple[torch.Tensor, to
         batch = load_plain_pickle(blobs[n], f"{where}/{n}")
         data = batch.get(b"data") if isinstance(batch, dict) else None
         labels = batch.get(b"labels") if isinstance(batch, dict) else None
-        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        if (
+            not isinstance(data, np.ndarray)
+            or data.dtype != np.uint8
+            or data.ndim != 2
+            or data.shape[1] != 3072
+        ):
             raise DataError(f"{where}/{n}: expected a uint8 array of shape (N, 3072) under 'data'")
         if labels is None or len(labels) != data.shape[0]:
-            raise DataError(f"{where}/{n}: {0 if labels is None else len(labels)} labels for {data.shape[0]} images")
+            raise DataError(
+                f"{where}/{n}: {0 if labels is None else len(labels)} labels for {data.shape[0]} images"
+            )
         xs.append(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()))
         ys.append(torch.as_tensor(np.asarray(labels, dtype=np.int64)))
     x, y = torch.cat(xs), torch.cat(ys)
@@ -372,5 +441,11 @@ def cifar10(opts: CifarOptions, data_dir=None):
     """CIFAR-10: 32x32 colour images of 10 classes (the python tarball)."""
     train_x, train_y = load_cifar10(data_dir, opts.split, opts.limit)
     ref_x, ref_y = load_cifar10(data_dir, "test", opts.limit)
-    return ImageDataset("cifar10", fit_size(train_x, opts.image_size), train_y,
-                        fit_size(ref_x, opts.image_size), ref_y, num_classes=10)
+    return ImageDataset(
+        "cifar10",
+        fit_size(train_x, opts.image_size),
+        train_y,
+        fit_size(ref_x, opts.image_size),
+        ref_y,
+        num_classes=10,
+    )

@@ -119,7 +119,9 @@ class UnpairedOptions:
     def check(self):
         if not self.path:
             raise ConfigError("dataset unpaired needs a folder: use --data unpaired:PATH")
-        FolderOptions(path=self.path, image_size=self.image_size, channels=self.channels, limit=self.limit).check()
+        FolderOptions(
+            path=self.path, image_size=self.image_size, channels=self.channels, limit=self.limit
+        ).check()
 
 
 @DATASETS.register("unpaired", options=UnpairedOptions)
@@ -127,10 +129,14 @@ def unpaired(opts: UnpairedOptions, data_dir=None):
     """Two image domains from a folder with trainA/ trainB/ testA/ testB/ (unpaired:PATH)."""
     root = Path(opts.path).expanduser()
     if not (root / "trainA").is_dir() or not (root / "trainB").is_dir():
-        raise DataError(f"{root} must hold the subfolders trainA/ and trainB/ (and testA/ testB/ for evaluation)")
+        raise DataError(
+            f"{root} must hold the subfolders trainA/ and trainB/ (and testA/ testB/ for evaluation)"
+        )
 
     def load(sub: str) -> torch.Tensor:
-        fo = FolderOptions(path=str(root / sub), image_size=opts.image_size, channels=opts.channels, limit=opts.limit)
+        fo = FolderOptions(
+            path=str(root / sub), image_size=opts.image_size, channels=opts.channels, limit=opts.limit
+        )
         return load_folder(fo)[0]
 
     train_a, train_b = load("trainA"), load("trainB")
@@ -242,8 +248,14 @@ def grid(rows: list[torch.Tensor]) -> torch.Tensor:
 @torch.no_grad()
 def translation_rows(translate, a: torch.Tensor, b: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     fake_b, fake_a = translate(a, "AtoB"), translate(b, "BtoA")
-    return [("A", a), ("A->B", fake_b), ("A->B->A", translate(fake_b, "BtoA")),
-            ("B", b), ("B->A", fake_a), ("B->A->B", translate(fake_a, "AtoB"))]
+    return [
+        ("A", a),
+        ("A->B", fake_b),
+        ("A->B->A", translate(fake_b, "BtoA")),
+        ("B", b),
+        ("B->A", fake_a),
+        ("B->A->B", translate(fake_a, "AtoB")),
+    ]
 
 
 @PICTURES.register(KIND)

@@ -4,9 +4,11 @@ One classifier per 28x28 grayscale dataset (``mnist``, ``fashion-mnist``), train
 ``scripts/train_classifier.py`` and stored in ``gankit/weights/lenet-<name>.safetensors``;
 ``gankit/weights/SHA256SUMS`` holds each file's checksum, verified on every load.
 
-Inputs are images in [-1, 1] shaped (N, 1, 28, 28); other sizes (32x32 DCGAN outputs, 64x64 ...)
-are resized to 28x28 with antialiased bilinear interpolation. ``features(x)`` is the 128-d
-output of the penultimate linear layer (before its ReLU); ``logits(x)`` the 10 class logits.
+Inputs are images in [-1, 1] shaped (N, 1, 28, 28); 29 to 32 pixels square are centre-cropped
+(the datasets pad 28 -> 32 with background, see ``gankit.data.images.fit_size``), other sizes
+resized to 28x28 with antialiased bilinear interpolation. ``features(x)`` is the 128-d output
+of the penultimate linear layer (before its ReLU), scaled by one constant so its standard
+deviation over the training set is 1; ``logits(x)`` the 10 class logits.
 """
 
 from __future__ import annotations
@@ -38,16 +40,22 @@ class LeNet(nn.Module):
         self.fc1 = nn.Linear(32 * 7 * 7, feature_dim)
         self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(feature_dim, num_classes)
+        # 1 / std of the training set's fc1 outputs, set by the training script, so that the
+        # features have unit overall spread and KID's kernel (x.y/d + 1)^3 is not all cubic term
+        self.register_buffer("feature_scale", torch.ones(()))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, H, W) in [-1, 1] -> (N, 128) pre-activation penultimate features."""
+        """(N, 1, H, W) in [-1, 1] -> (N, 128) penultimate pre-activations times feature_scale."""
+        return self.fc1_out(x) * self.feature_scale
+
+    def fc1_out(self, x: torch.Tensor) -> torch.Tensor:
         x = to_classifier_input(x)
-        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
-        return self.fc1(h.flatten(1))
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (N, 16, 14, 14)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)  # (N, 32, 7, 7)
+        return self.fc1(h.flatten(1))  # (N, 128)
 
     def logits_from_features(self, f: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.drop(F.relu(f)))  # (N, 10)
+        return self.fc2(self.drop(F.relu(f / self.feature_scale)))  # (N, 10)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits_from_features(self.features(x))
@@ -57,7 +65,7 @@ class LeNet(nn.Module):
 
 
 def to_classifier_input(x: torch.Tensor) -> torch.Tensor:
-    """(N, 1, H, W) or (N, H, W) -> (N, 1, 28, 28) float, resizing other sizes to 28x28."""
+    """(N, 1, H, W) or (N, H, W) -> (N, 1, 28, 28) float: centre crop of 29-32 px, else resize."""
     if x.dim() == 3:
         x = x.unsqueeze(1)
     if x.dim() != 4 or x.shape[1] != 1:
@@ -66,7 +74,11 @@ def to_classifier_input(x: torch.Tensor) -> torch.Tensor:
             "classify each channel separately (stacked-mnist) or use a grayscale dataset"
         )
     x = x.float()
-    if x.shape[-2:] != (IMG_SIZE, IMG_SIZE):
+    h, w = x.shape[-2:]
+    if h == w and IMG_SIZE < h <= IMG_SIZE + 4:  # the datasets pad 28 -> 32 with background
+        lo = (h - IMG_SIZE) // 2
+        return x[..., lo : lo + IMG_SIZE, lo : lo + IMG_SIZE]
+    if (h, w) != (IMG_SIZE, IMG_SIZE):
         x = F.interpolate(x, size=(IMG_SIZE, IMG_SIZE), mode="bilinear", align_corners=False, antialias=True)
     return x
 
@@ -97,7 +109,7 @@ def expected_sha256(name: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_classifier(name: str) -> LeNet:
     """The shipped classifier for dataset ``name`` in eval mode (cached; do not modify it)."""
     if name not in CLASSIFIERS:
@@ -106,7 +118,9 @@ def load_classifier(name: str) -> LeNet:
 
     path = weights_path(name)
     if not path.exists():
-        raise DataError(f"classifier weights {path} are missing; reinstall gankit or run scripts/train_classifier.py")
+        raise DataError(
+            f"classifier weights {path} are missing; reinstall gankit or run scripts/train_classifier.py"
+        )
     want, got = expected_sha256(name), file_sha256(path)
     if got != want:
         raise DataError(f"{path} is corrupt: sha256 {got} differs from the recorded {want}; reinstall gankit")

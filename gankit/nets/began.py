@@ -32,7 +32,9 @@ class BEGANOptions:
 
     def check(self):
         if self.width < 1 or self.h_dim < 1 or self.convs < 1:
-            raise ConfigError(f"began width={self.width}, h_dim={self.h_dim}, convs={self.convs} must be >= 1")
+            raise ConfigError(
+                f"began width={self.width}, h_dim={self.h_dim}, convs={self.convs} must be >= 1"
+            )
 
 
 def base_size(size: int) -> tuple[int, int]:
@@ -71,7 +73,10 @@ class Decoder(nn.Module):
         self.dense = nn.Linear(in_dim, opts.width * self.base * self.base)
         layers: list[nn.Module] = []
         for _ in range(n_up):
-            layers += [*_convs(opts.width, opts.width, opts.convs), nn.Upsample(scale_factor=2, mode="nearest")]
+            layers += [
+                *_convs(opts.width, opts.width, opts.convs),
+                nn.Upsample(scale_factor=2, mode="nearest"),
+            ]
         layers += [*_convs(opts.width, opts.width, opts.convs), nn.Conv2d(opts.width, c, 3, padding=1)]
         self.body = nn.Sequential(*layers)
 
@@ -89,8 +94,11 @@ class Encoder(nn.Module):
         n = opts.width
         layers: list[nn.Module] = [nn.Conv2d(c, n, 3, padding=1), nn.ELU()]
         for i in range(n_down):
-            layers += [*_convs(n * (i + 1), n * (i + 1), opts.convs),
-                       nn.Conv2d(n * (i + 1), n * (i + 2), 3, stride=2, padding=1), nn.ELU()]
+            layers += [
+                *_convs(n * (i + 1), n * (i + 1), opts.convs),
+                nn.Conv2d(n * (i + 1), n * (i + 2), 3, stride=2, padding=1),
+                nn.ELU(),
+            ]
         layers += _convs(n * (n_down + 1), n * (n_down + 1), opts.convs)
         self.body = nn.Sequential(*layers)
         self.dense = nn.Linear(n * (n_down + 1) * base * base, opts.h_dim)

@@ -53,8 +53,13 @@ class ResidualBlock(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(width, width, 3),
+            nn.InstanceNorm2d(width),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(width, width, 3),
+            nn.InstanceNorm2d(width),
         )
 
     def forward(self, x):
@@ -68,7 +73,10 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         self.c_in, self.c_out = c_in, c_out
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3), nn.Conv2d(c_in, width, 7), nn.InstanceNorm2d(width), nn.ReLU(True),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(c_in, width, 7),
+            nn.InstanceNorm2d(width),
+            nn.ReLU(True),
         ]
         w = width
         for _ in range(n_down):  # (N, w, H, W) -> (N, 2w, H/2, W/2)
@@ -78,7 +86,8 @@ class ResnetGenerator(nn.Module):
         for _ in range(n_down):  # (N, w, h, w) -> (N, w/2, 2h, 2w)
             layers += [
                 nn.ConvTranspose2d(w, w // 2, 3, stride=2, padding=1, output_padding=1),
-                nn.InstanceNorm2d(w // 2), nn.ReLU(True),
+                nn.InstanceNorm2d(w // 2),
+                nn.ReLU(True),
             ]
             w //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, c_out, 7), nn.Tanh()]
@@ -102,8 +111,11 @@ class PatchDiscriminator(nn.Module):
         for i in range(1, n_layers + 1):  # n_layers - 1 stride-2 convs, then one stride-1 conv
             w_next = width * min(2**i, 8)
             stride = 2 if i < n_layers else 1
-            layers += [nn.Conv2d(w, w_next, 4, stride=stride, padding=1), nn.InstanceNorm2d(w_next),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(w, w_next, 4, stride=stride, padding=1),
+                nn.InstanceNorm2d(w_next),
+                nn.LeakyReLU(0.2, True),
+            ]
             w = w_next
         self.body = nn.Sequential(*layers)
         self.out = nn.Conv2d(w, 1, 4, stride=1, padding=1)
@@ -132,7 +144,9 @@ def build_cyclegan(spec: ModelSpec, opts: CycleGANOptions) -> dict[str, nn.Modul
     """ResNet-block generators and PatchGAN discriminators for image-to-image translation."""
     target = spec.target_shape
     if target is None:
-        raise ConfigError("model cyclegan translates images between two domains; use it with --recipe cyclegan")
+        raise ConfigError(
+            "model cyclegan translates images between two domains; use it with --recipe cyclegan"
+        )
     (c_a, h, w), (c_b, h_b, w_b) = spec.sample_shape, target
     if (h, w) != (h_b, w_b):
         raise ConfigError(f"cyclegan needs both domains at one size, got {h}x{w} and {h_b}x{w_b}")

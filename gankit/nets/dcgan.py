@@ -83,7 +83,10 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)) and m.weight is not None:
+        elif (
+            isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm))
+            and m.weight is not None
+        ):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -247,11 +250,17 @@ class LucicGenerator(nn.Module):
         self.input = ConditionalInput(spec.z_dim, spec.num_classes)
         self.q = size // 4
         self.fc = nn.Sequential(
-            nn.Linear(self.input.out_dim, 1024), *norm1d(opts.g_norm, 1024), nn.ReLU(True),
-            nn.Linear(1024, 128 * self.q * self.q), *norm1d(opts.g_norm, 128 * self.q * self.q), nn.ReLU(True),
+            nn.Linear(self.input.out_dim, 1024),
+            *norm1d(opts.g_norm, 1024),
+            nn.ReLU(True),
+            nn.Linear(1024, 128 * self.q * self.q),
+            *norm1d(opts.g_norm, 128 * self.q * self.q),
+            nn.ReLU(True),
         )
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(128, 64, 4, 2, 1), *norm2d(opts.g_norm, 64), nn.ReLU(True),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1),
+            *norm2d(opts.g_norm, 64),
+            nn.ReLU(True),
             nn.ConvTranspose2d(64, channels, 4, 2, 1),
         )
         self.out = nn.Tanh() if spec.bounded else nn.Identity()
@@ -269,10 +278,15 @@ class LucicDiscriminator(ImageDiscriminator):
         channels, size = _lucic_size(spec)
         q = size // 4
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(opts.slope, True),
-            nn.Conv2d(64, 128, 4, 2, 1), *norm2d(opts.d_norm, 128), nn.LeakyReLU(opts.slope, True),
+            nn.Conv2d(channels, 64, 4, 2, 1),
+            nn.LeakyReLU(opts.slope, True),
+            nn.Conv2d(64, 128, 4, 2, 1),
+            *norm2d(opts.d_norm, 128),
+            nn.LeakyReLU(opts.slope, True),
             nn.Flatten(),
-            nn.Linear(128 * q * q, 1024), *norm1d(opts.d_norm, 1024), nn.LeakyReLU(opts.slope, True),
+            nn.Linear(128 * q * q, 1024),
+            *norm1d(opts.d_norm, 1024),
+            nn.LeakyReLU(opts.slope, True),
         )
         self.feature_dim = 1024
         self.proj = ProjectionHead(1024, spec.num_classes)

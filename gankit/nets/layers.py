@@ -84,8 +84,15 @@ class EqualizedLinear(nn.Module):
 class EqualizedConv2d(nn.Module):
     """Conv2d with weights ~ N(0, 1) used as ``w * gain / sqrt(in_channels * k * k)``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0,
-                 gain: float = math.sqrt(2.0), bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        padding: int = 0,
+        gain: float = math.sqrt(2.0),
+        bias: bool = True,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None

@@ -93,10 +93,14 @@ class ProGANGenerator(_Staged):
         self.dense = EqualizedLinear(spec.z_dim, ch[0] * 16, gain=math.sqrt(2.0) / 4)
         self.blocks = nn.ModuleList([EqualizedConv2d(ch[0], ch[0], 3, padding=1)])
         for i in range(1, n_levels):
-            self.blocks.append(nn.ModuleList([
-                EqualizedConv2d(ch[i - 1], ch[i], 3, padding=1),
-                EqualizedConv2d(ch[i], ch[i], 3, padding=1),
-            ]))
+            self.blocks.append(
+                nn.ModuleList(
+                    [
+                        EqualizedConv2d(ch[i - 1], ch[i], 3, padding=1),
+                        EqualizedConv2d(ch[i], ch[i], 3, padding=1),
+                    ]
+                )
+            )
         self.to_rgb = nn.ModuleList([EqualizedConv2d(c, c_img, 1, gain=1.0) for c in ch])
 
     def _block(self, i: int, h: torch.Tensor) -> torch.Tensor:
@@ -107,7 +111,9 @@ class ProGANGenerator(_Staged):
             h = self.norm(lrelu(conv(h)))
         return h
 
-    def forward(self, z: torch.Tensor, y=None, level: int | None = None, alpha: float | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, y=None, level: int | None = None, alpha: float | None = None
+    ) -> torch.Tensor:
         level, alpha = self._stage(level, alpha)
         h = self.norm(z)  # (N, z_dim)
         h = self.norm(lrelu(self.dense(h)).view(z.shape[0], -1, 4, 4))  # (N, ch0, 4, 4)
@@ -133,17 +139,23 @@ class ProGANDiscriminator(_Staged):
         self.from_rgb = nn.ModuleList([EqualizedConv2d(c_img, c, 1) for c in ch])
         self.blocks = nn.ModuleList([nn.Identity()])  # level 0 is the final block below
         for i in range(1, n_levels):
-            self.blocks.append(nn.ModuleList([
-                EqualizedConv2d(ch[i], ch[i], 3, padding=1),
-                EqualizedConv2d(ch[i], ch[i - 1], 3, padding=1),
-            ]))
+            self.blocks.append(
+                nn.ModuleList(
+                    [
+                        EqualizedConv2d(ch[i], ch[i], 3, padding=1),
+                        EqualizedConv2d(ch[i], ch[i - 1], 3, padding=1),
+                    ]
+                )
+            )
         self.mbstd = MinibatchStdDev(opts.mbstd_group)
         self.conv = EqualizedConv2d(ch[0] + 1, ch[0], 3, padding=1)
         self.conv4 = EqualizedConv2d(ch[0], ch[0], 4)  # 4x4 -> 1x1
         self.linear = EqualizedLinear(ch[0], 1, gain=1.0)
         self.feature_dim = ch[0]
 
-    def features(self, x: torch.Tensor, y=None, level: int | None = None, alpha: float | None = None) -> torch.Tensor:
+    def features(
+        self, x: torch.Tensor, y=None, level: int | None = None, alpha: float | None = None
+    ) -> torch.Tensor:
         level, alpha = self._stage(level, alpha)
         h = lrelu(self.from_rgb[level](x))  # (N, ch_l, r, r)
         for i in range(level, 0, -1):
@@ -160,7 +172,9 @@ class ProGANDiscriminator(_Staged):
     def head(self, h: torch.Tensor, y=None) -> torch.Tensor:
         return self.linear(h).squeeze(1)
 
-    def forward(self, x: torch.Tensor, y=None, level: int | None = None, alpha: float | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y=None, level: int | None = None, alpha: float | None = None
+    ) -> torch.Tensor:
         return self.head(self.features(x, y, level, alpha))
 
 

@@ -58,8 +58,9 @@ class BEGAN(Objective):
         opts = opts or BEGANOptions()
         self.gamma, self.lambda_k = opts.gamma, opts.lambda_k
         self.register_buffer("k", torch.tensor(float(opts.k_init)))
-        # Means of the last discriminator step: L(x), L(G(z)); NaN before the first one.
-        self.register_buffer("last_means", torch.full((2,), float("nan")))
+        # Means of the last discriminator step: L(x), L(G(z)); and how many steps k has taken.
+        self.register_buffer("last_means", torch.zeros(2))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
 
     def d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         return d_real.mean() - self.k * d_fake.mean()
@@ -77,6 +78,7 @@ class BEGAN(Objective):
         means = means.to(self.k)
         self.k.copy_((self.k + self.lambda_k * (self.gamma * means[0] - means[1])).clamp(0.0, 1.0))
         self.last_means.copy_(means.to(self.last_means))
+        self.updates += 1
 
     def update_state(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
         self.update_k(self.energy_means(d_real, d_fake))
@@ -88,6 +90,6 @@ class BEGAN(Objective):
 
     def stats(self) -> dict[str, torch.Tensor]:
         out = {"k": self.k.detach().clone()}
-        if torch.isfinite(self.last_means).all():
+        if self.updates > 0:
             out["m_global"] = self.convergence()
         return out

@@ -11,7 +11,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from gankit.objectives.base import OBJECTIVES, Objective, TrainDefaults
+from gankit.objectives.base import OBJECTIVES, Objective
 
 
 @dataclasses.dataclass

@@ -23,9 +23,7 @@ class LSGANOptions:
 
     def __post_init__(self):
         if self.preset not in (*PRESETS, "custom"):
-            raise ConfigError(
-                f"lsgan preset={self.preset!r}; choose one of: {', '.join(PRESETS)}, custom"
-            )
+            raise ConfigError(f"lsgan preset={self.preset!r}; choose one of: {', '.join(PRESETS)}, custom")
         targets = PRESETS.get(self.preset, PRESETS["01"])
         given = {k: getattr(self, k) for k in "abc" if getattr(self, k) is not None}
         if self.preset != "custom":
@@ -37,7 +35,7 @@ class LSGANOptions:
                     "given; use preset=custom to set a, b, c yourself"
                 )
         self.a, self.b, self.c = (
-            float(given.get(k, default)) for k, default in zip("abc", targets)
+            float(given.get(k, default)) for k, default in zip("abc", targets, strict=True)
         )
 
     def check(self):

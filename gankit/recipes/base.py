@@ -51,6 +51,13 @@ class Recipe(nn.Module):
         """The scalar loss ``player`` minimizes on ``batch``, and detached scalars to log."""
         raise NotImplementedError
 
+    def frozen_during(self, player: str) -> list[nn.Parameter]:
+        """Parameters that need no gradient while ``player`` updates (the loop switches their
+        ``requires_grad`` off, saving the opponent's weight gradients). Default: every other
+        player's parameters that ``player`` does not share."""
+        own = {id(p) for p in self.parameters_of(player)}
+        return [p for other in self.players if other != player for p in self.parameters_of(other) if id(p) not in own]
+
     def begin_step(self) -> None:
         """Called by the loop at the start of every training step (before its first phase)."""
 

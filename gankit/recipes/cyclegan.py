@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gankit.data.base import Batch
@@ -28,6 +27,9 @@ from gankit.penalties import PENALTIES
 from gankit.recipes.base import RECIPES, BuildContext, Phase, Recipe
 
 DIRECTIONS = ("AtoB", "BtoA")
+NO_NOISE = (
+    "a cyclegan run translates images instead of sampling noise; use gankit translate RUN IMAGE... -o OUTDIR"
+)
 
 
 @dataclasses.dataclass
@@ -101,8 +103,17 @@ def l1(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class CycleGAN(Recipe):
     """G = Pair(G_AB, G_BA) against D = Pair(D_B, D_A); see the module docstring."""
 
-    def __init__(self, G: Pair, D: Pair, objective, opts: CycleGANRecipeOptions, shape_a, shape_b,
-                 penalties: dict[str, float] | None = None, n_critic: int = 1):
+    def __init__(
+        self,
+        G: Pair,
+        D: Pair,
+        objective,
+        opts: CycleGANRecipeOptions,
+        shape_a,
+        shape_b,
+        penalties: dict[str, float] | None = None,
+        n_critic: int = 1,
+    ):
         super().__init__()
         self.G, self.D, self.objective = G, D, objective  # D.ab judges B, D.ba judges A
         self.lambda_cycle = opts.lambda_cycle
@@ -114,7 +125,9 @@ class CycleGAN(Recipe):
             )
         self.pool_a = ImagePool(opts.pool_size, shape_a)
         self.pool_b = ImagePool(opts.pool_size, shape_b)
-        self.penalties = {name: (PENALTIES.get(name).factory, w) for name, w in (penalties or {}).items() if w}
+        self.penalties = {
+            name: (PENALTIES.get(name).factory, w) for name, w in (penalties or {}).items() if w
+        }
         self.n_critic = n_critic
         self._fakes = None  # (fake_a, fake_b) detached, from the last G update
 
@@ -129,10 +142,10 @@ class CycleGAN(Recipe):
         return self.G
 
     def noise(self, n, device, generator=None):
-        raise GankitError("a cyclegan run translates images instead of sampling noise; use gankit translate RUN IMAGE...")
+        raise GankitError(NO_NOISE)
 
     def sample(self, z, y=None, G=None):
-        self.noise(0, None)
+        raise GankitError(NO_NOISE)
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, direction: str = "AtoB", G: nn.Module | None = None) -> torch.Tensor:
@@ -142,14 +155,18 @@ class CycleGAN(Recipe):
     def critic(self, x, y=None):
         return self.D.ab(x)
 
+    @torch.no_grad()
     def evaluate(self, dataset, n: int, G: nn.Module | None = None) -> dict[str, float]:
         """The dataset's translation metrics with generators ``G`` (default: the current ones)."""
         G = G or self.G
         device = next(G.parameters()).device
         was = G.training
         G.eval()
+        # Metrics may build networks (the classifier on first use), which draws from torch's
+        # global RNG; fork it so evaluating never changes the training that follows.
         try:
-            return dataset.evaluate_translation(lambda x, d: G(x.to(device), d).float().cpu(), n)
+            with torch.random.fork_rng(devices=[]):
+                return dataset.evaluate_translation(lambda x, d: G(x.to(device), d).float().cpu(), n)
         finally:
             G.train(was)
 
@@ -217,18 +234,35 @@ def build_cyclegan_recipe(ctx: BuildContext) -> CycleGAN:
             "use --data mnist2inverted or --data unpaired:FOLDER"
         )
     if not getattr(MODELS.get(ctx.cfg.model).factory, "image_to_image", False):
-        raise ConfigError(f"recipe cyclegan needs an image-to-image model, not {ctx.cfg.model!r}; use --model cyclegan")
+        raise ConfigError(
+            f"recipe cyclegan needs an image-to-image model, not {ctx.cfg.model!r}; use --model cyclegan"
+        )
     if ctx.objective.d_output != "logit":
-        raise ConfigError(f"recipe cyclegan's PatchGAN critics give logits; objective {ctx.cfg.loss!r} needs "
-                          f"{ctx.objective.d_output!r} outputs; use --loss lsgan")
-    spec = ModelSpec(sample_shape=tuple(ds.sample_shape), z_dim=0, bounded=True,
-                     d_output=ctx.objective.d_output, spectral_norm=ctx.cfg.spectral_norm,
-                     target_shape=tuple(shape_b))
+        raise ConfigError(
+            f"recipe cyclegan's PatchGAN critics give logits; objective {ctx.cfg.loss!r} needs "
+            f"{ctx.objective.d_output!r} outputs; use --loss lsgan"
+        )
+    spec = ModelSpec(
+        sample_shape=tuple(ds.sample_shape),
+        z_dim=0,
+        bounded=True,
+        d_output=ctx.objective.d_output,
+        spectral_norm=ctx.cfg.spectral_norm,
+        target_shape=tuple(shape_b),
+    )
     nets = build_networks(ctx.cfg.model, spec, ctx.cfg.model_args)
     if spec.spectral_norm:
         apply_spectral_norm(nets["D_A"])
-    return CycleGAN(Pair(nets["G"], nets["G_BA"]), Pair(nets["D"], nets["D_A"]), ctx.objective, ctx.options,
-                    tuple(ds.sample_shape), tuple(shape_b), ctx.cfg.penalties, ctx.cfg.n_critic)
+    return CycleGAN(
+        Pair(nets["G"], nets["G_BA"]),
+        Pair(nets["D"], nets["D_A"]),
+        ctx.objective,
+        ctx.options,
+        tuple(ds.sample_shape),
+        tuple(shape_b),
+        ctx.cfg.penalties,
+        ctx.cfg.n_critic,
+    )
 
 
 build_cyclegan_recipe.recommended = {"model": "cyclegan", "loss": "lsgan"}

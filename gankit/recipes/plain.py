@@ -64,6 +64,13 @@ class TwoPlayer(Recipe):
     def generator(self):
         return self.G
 
+    def frozen_during(self, player):
+        # During D updates G keeps its gradients on when its forward pass is reused by the
+        # G update (the fake is detached for D's loss, so no G gradient is computed there).
+        if player == "D" and self.reuse_fake:
+            return []
+        return super().frozen_during(player)
+
     def noise(self, n, device, generator=None):
         return torch.randn(n, self.G.z_dim, device=device, generator=generator)
 

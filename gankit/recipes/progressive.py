@@ -71,8 +71,18 @@ def to_resolution(x: torch.Tensor, res: int) -> torch.Tensor:
 class Progressive(TwoPlayer):
     """TwoPlayer whose G and D run at the scheduled stage; see the module docstring."""
 
-    def __init__(self, G, D, objective, penalties, n_critic, start_res: int, fade_images: int,
-                 stable_images: int, reuse_fake: bool = True):
+    def __init__(
+        self,
+        G,
+        D,
+        objective,
+        penalties,
+        n_critic,
+        start_res: int,
+        fade_images: int,
+        stable_images: int,
+        reuse_fake: bool = True,
+    ):
         super().__init__(G, D, objective, penalties, n_critic, conditional=False, reuse_fake=reuse_fake)
         self.n_levels = G.n_levels
         self.start_level = start_res.bit_length() - 3  # 4 -> 0, 8 -> 1, ...
@@ -96,7 +106,9 @@ class Progressive(TwoPlayer):
         self.D.set_stage(level, alpha)
 
     def set_progress(self, step: int, images_seen: int) -> None:
-        level, alpha = stage_at(images_seen, self.start_level, self.n_levels, self.fade_images, self.stable_images)
+        level, alpha = stage_at(
+            images_seen, self.start_level, self.n_levels, self.fade_images, self.stable_images
+        )
         self.level.fill_(level)
         self.alpha.fill_(alpha)
         self._push_stage()
@@ -128,6 +140,12 @@ class Progressive(TwoPlayer):
     def critic(self, x, y=None):
         return self.D(self.real_at_stage(x))
 
+    def draw_pictures(self, trainer, folder):
+        """``growth.png``: a row of samples per evaluation with its resolution and alpha."""
+        from gankit.viz.growth import draw_growth_picture
+
+        return draw_growth_picture(trainer, folder)
+
     def stats(self):
         out = super().stats()
         out.update(resolution=float(self.resolution), alpha=float(self.alpha))
@@ -141,11 +159,24 @@ def build_progressive(ctx: BuildContext) -> Progressive:
     nets = build_networks(ctx.cfg.model, model_spec(ctx), ctx.cfg.model_args)
     G, D = nets["G"], nets["D"]
     if not all(hasattr(net, "set_stage") for net in (G, D)):
-        raise ConfigError(f"recipe progressive needs a growing model; model {ctx.cfg.model!r} is not one (use --model progan)")
+        raise ConfigError(
+            f"recipe progressive needs a growing model; model {ctx.cfg.model!r} is not one (use --model progan)"
+        )
     if 4 * 2 ** (G.n_levels - 1) < opts.start_res:
-        raise ConfigError(f"recipe progressive start_res={opts.start_res} exceeds the data size {4 * 2 ** (G.n_levels - 1)}")
+        raise ConfigError(
+            f"recipe progressive start_res={opts.start_res} exceeds the data size {4 * 2 ** (G.n_levels - 1)}"
+        )
     penalties = dict(ctx.cfg.penalties)
     if "drift" not in penalties and opts.drift > 0:
         penalties["drift"] = opts.drift
-    return Progressive(G, D, ctx.objective, penalties, ctx.cfg.n_critic, opts.start_res, opts.fade_images,
-                       opts.stable_images, reuse_fake=True)
+    return Progressive(
+        G,
+        D,
+        ctx.objective,
+        penalties,
+        ctx.cfg.n_critic,
+        opts.start_res,
+        opts.fade_images,
+        opts.stable_images,
+        reuse_fake=True,
+    )

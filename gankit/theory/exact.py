@@ -24,6 +24,7 @@ from gankit.objectives.fgan import DIVERGENCES, FDivergence
 from gankit.theory.distributions import Distribution, Normal, Normal2D
 
 F64 = torch.float64
+CLAMP = 300.0  # |log(p/q)| beyond which f(p/q) is extrapolated (f(e^300) fits in float64)
 
 
 def get_divergence(name: str) -> FDivergence:
@@ -39,7 +40,7 @@ def f_at_zero(div: FDivergence) -> float:
 
 def f_slope_at_infinity(div: FDivergence) -> float:
     """lim_{u->inf} f(u)/u = lim_{t->0} t f(1/t): the value per unit of P-mass where q = 0."""
-    a, b = (t * float(div.f(torch.tensor(1.0 / t, dtype=F64))) for t in (1e-10, 1e-14))
+    a, b = (t * float(div.f(torch.tensor(1.0 / t, dtype=F64))) for t in (1e-16, 1e-20))
     return b if abs(a - b) <= 1e-6 * max(1.0, abs(b)) else math.inf
 
 
@@ -134,15 +135,6 @@ def gauss_legendre_grid(*dists: Distribution, panels: int = 200, order: int = 10
     return torch.from_numpy(X), torch.from_numpy(np.outer(w0, w1).ravel())
 
 
-def integrand(div: FDivergence, lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
-    """q f(p/q) from log densities where both are positive, 0 elsewhere (float64)."""
-    both = torch.isfinite(lp) & torch.isfinite(lq)
-    lq_s = torch.where(both, lq, torch.zeros_like(lq))
-    # |log ratio| <= 700 keeps exp finite in float64; beyond it q or p is below e^-700 of the other.
-    ratio = torch.exp(torch.where(both, (lp - lq).clamp(-700.0, 700.0), torch.zeros_like(lp)))
-    return torch.where(both, torch.exp(lq_s) * div.f(ratio), torch.zeros_like(lp))
-
-
 def _boundary(div: FDivergence, mass_p_without_q: float, mass_q_without_p: float) -> float:
     """The parts of the integral where one density vanishes."""
     total = 0.0
@@ -156,22 +148,76 @@ def _logs(P: Distribution, Q: Distribution, x: torch.Tensor):
     return P.log_prob(x), Q.log_prob(x)
 
 
+def _tail_model(div: FDivergence, side: int) -> tuple[str, float, float]:
+    """How q f(p/q) behaves for log ratio d = side * |d| beyond CLAMP.
+
+    ("limit", value, 0): q f(p/q) -> value * (p if side > 0 else q), with value f'(inf) or f(0).
+    ("power", log|f| at CLAMP, slope): log|f| grows linearly in |d| (f ~ u^k).
+    ("log", log|f| at CLAMP, slope): log|f| grows linearly in log|d| (f ~ log u).
+    """
+    limit = f_slope_at_infinity(div) if side > 0 else f_at_zero(div)
+    if math.isfinite(limit):
+        return "limit", limit, 0.0
+    logf = [math.log(abs(float(div.f(torch.tensor(side * CLAMP / k, dtype=F64).exp())))) for k in (4, 2, 1)]
+    r1, r2 = logf[1] - logf[0], logf[2] - logf[1]
+    if r2 > 1.5 * r1:  # rises double when |d| doubles: a power of u
+        return "power", logf[2], r2 / (CLAMP / 2)
+    return "log", logf[2], r2 / math.log(2)
+
+
+def signed_log_integrand(div: FDivergence, lp: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sign, log |q f(p/q)|) from finite log densities, without overflow for any log ratio d.
+
+    For |d| <= CLAMP it is computed directly; beyond, from f's limit or growth (``_tail_model``),
+    so tails far outside float64's range of p/q are still weighed correctly.
+    """
+    d = lp - lq
+    c = d.clamp(-CLAMP, CLAMP)
+    f_c = div.f(torch.exp(c))
+    sign, out = torch.sign(f_c), lq + torch.log(torch.abs(f_c))
+    for side in (1, -1):
+        far = side * d > CLAMP
+        if not far.any():
+            continue
+        kind, a, b = _tail_model(div, side)
+        if kind == "limit":
+            base = lp if side > 0 else lq
+            value, s = base + math.log(abs(a)) if a else torch.full_like(d, -math.inf), math.copysign(1.0, a)
+        elif kind == "power":
+            value, s = lq + a + b * (d.abs() - CLAMP), sign
+        else:
+            value, s = lq + a + b * torch.log(d.abs() / CLAMP), sign
+        out = torch.where(far, value, out)
+        sign = torch.where(far, torch.as_tensor(s, dtype=d.dtype), sign)
+    return sign, out
+
+
+def integrand(div: FDivergence, lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+    """q f(p/q) from log densities where both are positive, 0 elsewhere (float64)."""
+    both = torch.isfinite(lp) & torch.isfinite(lq)
+    zero = torch.zeros_like(lp)
+    sign, log_abs = signed_log_integrand(div, torch.where(both, lp, zero), torch.where(both, lq, zero))
+    return torch.where(both, sign * torch.exp(log_abs), zero)
+
+
 def _diverges(div: FDivergence, P: Distribution, Q: Distribution, box) -> bool:
-    """True when q f(p/q) is still large at the integration box's edge: the integral over the
-    whole space is then infinite (e.g. Pearson chi^2 with Q's tails lighter than P's)."""
-    corners = np.array(np.meshgrid(*[[lo, (lo + hi) / 2, hi] for lo, hi in box], indexing="ij"))
-    pts = torch.from_numpy(corners.reshape(len(box), -1).T.copy())
-    edge = np.abs(pts.numpy() - np.array([(lo + hi) / 2 for lo, hi in box])).max(1) > 0
-    volume = math.prod(hi - lo for lo, hi in box)
-    vals = integrand(div, *_logs(P, Q, pts))[torch.from_numpy(edge)]
-    return bool((vals.abs() * volume > 1e-9).any())
+    """True when q f(p/q) is not negligible at the integration box's edge, where the integral
+    beyond the box would matter (e.g. Pearson chi^2 with Q's tails lighter than P's)."""
+    centre = np.array([(lo + hi) / 2 for lo, hi in box])
+    grid = np.array(np.meshgrid(*[[lo, (lo + hi) / 2, hi] for lo, hi in box], indexing="ij"))
+    pts = grid.reshape(len(box), -1).T
+    pts = torch.from_numpy(pts[np.abs(pts - centre).max(1) > 0].copy())  # the box's edge points
+    lp, lq = _logs(P, Q, pts)
+    both = torch.isfinite(lp) & torch.isfinite(lq)
+    log_volume = sum(math.log(hi - lo) for lo, hi in box)
+    return bool((signed_log_integrand(div, lp[both], lq[both])[1] + log_volume > math.log(1e-9)).any())
 
 
 def quad_divergence(div: FDivergence, P: Distribution, Q: Distribution, box=None) -> float:
     """1-D D_f(P||Q) by adaptive quadrature (scipy.integrate.quad), split at every break."""
     ((lo, hi),) = box or box_of(P, Q)
     # Fixed panels first, so no narrow peak of a wide box escapes quad's first sampling.
-    edges = _edges(lo, hi, P.breaks() + Q.breaks(), panels=64)
+    edges = _edges(lo, hi, P.breaks() + Q.breaks(), panels=32)
 
     def at(x):
         t = torch.tensor([[x]], dtype=F64)
@@ -181,21 +227,19 @@ def quad_divergence(div: FDivergence, P: Distribution, Q: Distribution, box=None
         lp, lq = at(x)
         return float(integrand(div, lp, lq)[0])
 
-    def only_p(x):
-        lp, lq = at(x)
-        return math.exp(float(lp[0])) if not math.isfinite(float(lq[0])) else 0.0
+    total = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        total += integrate.quad(main, a, b, limit=400, epsabs=1e-13, epsrel=1e-11)[0]
+    return total + _boundary(div, *_lone_masses(P, Q, [(lo, hi)]))
 
-    def only_q(x):
-        lp, lq = at(x)
-        return math.exp(float(lq[0])) if not math.isfinite(float(lp[0])) else 0.0
 
-    def integral(fn):
-        total = 0.0
-        for a, b in zip(edges[:-1], edges[1:]):
-            total += integrate.quad(fn, a, b, limit=400, epsabs=1e-13, epsrel=1e-11)[0]
-        return total
-
-    return integral(main) + _boundary(div, integral(only_p), integral(only_q))
+def _lone_masses(P: Distribution, Q: Distribution, box) -> tuple[float, float]:
+    """(P-mass where q = 0, Q-mass where p = 0), by Gauss-Legendre panels ending at the breaks."""
+    x, w = gauss_legendre_grid(P, Q, panels=64, order=10, box=box)
+    lp, lq = _logs(P, Q, x)
+    p_only = float((w * torch.where(torch.isinf(lq), lp.exp(), torch.zeros_like(lp))).sum())
+    q_only = float((w * torch.where(torch.isinf(lp), lq.exp(), torch.zeros_like(lq))).sum())
+    return p_only, q_only
 
 
 def grid_divergence(div: FDivergence, P: Distribution, Q: Distribution, **grid_kw) -> float:
@@ -203,9 +247,7 @@ def grid_divergence(div: FDivergence, P: Distribution, Q: Distribution, **grid_k
     x, w = gauss_legendre_grid(P, Q, **grid_kw)
     lp, lq = _logs(P, Q, x)
     main = float((w * integrand(div, lp, lq)).sum())
-    p_only = float((w * torch.where(torch.isinf(lq), lp.exp(), torch.zeros_like(lp))).sum())
-    q_only = float((w * torch.where(torch.isinf(lp), lq.exp(), torch.zeros_like(lq))).sum())
-    return main + _boundary(div, p_only, q_only)
+    return main + _boundary(div, *_lone_masses(P, Q, grid_kw.get("box") or box_of(P, Q)))
 
 
 def exact_divergence(name: str, P: Distribution, Q: Distribution) -> tuple[float, str]:

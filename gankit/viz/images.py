@@ -83,8 +83,15 @@ def write_progress_gif(folder: Path, duration_ms: int = 300) -> Path | None:
     images = [im if im.size == size else im.resize(size) for im in images]
     path = folder / "progress.gif"
     tmp = folder / ".progress.gif.tmp"
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms,
-                   loop=0, optimize=False)
+    images[0].save(
+        tmp,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=duration_ms,
+        loop=0,
+        optimize=False,
+    )
     tmp.replace(path)
     return path
 

@@ -124,6 +124,9 @@ def draw_run_pictures(trainer, folder: Path) -> dict[str, Path]:
         path = PICTURES.get(kind).factory(trainer, folder / f"step-{trainer.state.step:08d}.png")
         shutil.copyfile(path, folder / "latest.png")
         out["samples"] = path
+    recipe_pictures = getattr(trainer.recipe, "draw_pictures", None)  # a recipe's own pictures
+    if recipe_pictures is not None:
+        out.update(recipe_pictures(trainer, folder))
     rows = getattr(trainer, "metrics_log", None)
     if rows is not None:
         curves = draw_metric_curves(rows.read(), folder / "metrics.png", f"{trainer.cfg.data} / {trainer.cfg.loss}")

@@ -1,0 +1,139 @@
+"""BEGAN and progressive growing (4 -> 32) on MNIST padded to 32x32, on this CPU: metrics over
+wall time.
+
+    nice -n 10 python benchmarks/began_progan.py --which began   --out runs/bench-began   --max-wall-s 2100
+    nice -n 10 python benchmarks/began_progan.py --which progan  --out runs/bench-progan  --max-wall-s 2100
+
+CPU-sized settings (smaller than the papers'): BEGAN with n = 16 channels, one conv per
+resolution, bottleneck 32, gamma 0.5, lambda_k 0.001, Adam 1e-4 (0.5, 0.999), batch 16 (the paper's).
+ProGAN with fmap_base 512 / fmap_max 32 (32 channels up to 16x16, 16 at 32x32), WGAN-GP
+(gp 10) plus drift 0.001, one critic step per G step and Adam 1e-3 (0, 0.99) as in the paper,
+G's EMA 0.999 for samples, batch 32, fade and stable phases of ``--phase-images`` images.
+Prints a Markdown table of the run's ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+from gankit.config import Config
+from gankit.training.runfolder import MetricsLog
+from gankit.training.trainer import Trainer
+
+COLUMNS = {
+    "began": ("step", "images_seen", "wall_s", "fid_lenet", "k", "m_global"),
+    "progan": ("step", "images_seen", "wall_s", "resolution", "alpha", "fid_lenet"),
+}
+
+
+def table(rows: list[dict], columns) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        cells = []
+        for k in columns:
+            v = r.get(k)
+            if v is None:
+                cells.append("")
+            elif k in ("step", "images_seen", "wall_s", "resolution"):
+                cells.append(f"{v:.0f}")
+            else:
+                cells.append(f"{v:.3g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def config(args) -> Config:
+    common = dict(
+        data="mnist",
+        data_args={"image_size": 32},
+        data_dir=args.data_dir,
+        steps=args.steps,
+        batch_size=args.batch_size or (16 if args.which == "began" else 32),
+        max_wall_s=args.max_wall_s,
+        eval_every=args.eval_every,
+        n_eval=args.n_eval,
+        out=args.out,
+        progress="lines",
+        seed=0,
+    )
+    if args.which == "began":
+        return Config(
+            model="began", loss="began", model_args={"width": 16, "h_dim": 32, "convs": 1}, **common
+        )
+    return Config(
+        model="progan",
+        recipe="progressive",
+        loss="wgan-gp",
+        penalties={"gp": 10.0},
+        n_critic=1,
+        lr=1e-3,
+        betas=(0.0, 0.99),
+        ema=0.999,
+        z_dim=64,
+        model_args={"fmap_base": 512, "fmap_max": 32},
+        recipe_args={"fade_images": args.phase_images, "stable_images": args.phase_images},
+        **common,
+    )
+
+
+def keep_samples(trainer) -> None:
+    """Save each evaluation's samples (uint8) under RUN/bench-samples/ instead of scoring them
+    inline, so the training clock holds training only; :func:`score` adds the metrics after."""
+    folder = trainer.run_dir / "bench-samples"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def evaluate(fake, labels=None):
+        u8 = ((fake.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        torch.save(u8, folder / f"step-{trainer.state.step:08d}.pt")
+        return {}
+
+    trainer.dataset.evaluate = evaluate
+
+
+def score(run_dir: Path, data_dir: str) -> list[dict]:
+    """metrics.jsonl rows with the LeNet metrics of each evaluation's saved samples."""
+    from gankit.data.base import build_dataset
+    from gankit.metrics.images import evaluate_images
+
+    dataset = build_dataset("mnist", {"image_size": 32}, data_dir)
+    rows = MetricsLog(run_dir / "metrics.jsonl").read()
+    for r in rows:
+        path = run_dir / "bench-samples" / f"step-{r['step']:08d}.pt"
+        if path.exists():
+            fake = torch.load(path, weights_only=True).float() / 127.5 - 1.0
+            r.update(evaluate_images("mnist", fake, dataset.reference(fake.shape[0]).x))
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--which", choices=("began", "progan"), required=True)
+    p.add_argument("--out", default=None)
+    p.add_argument("--steps", type=int, default=100_000)  # the wall-clock budget ends the run
+    p.add_argument("--max-wall-s", type=float, default=2100.0)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--n-eval", type=int, default=1000)
+    p.add_argument("--phase-images", type=int, default=12_000)
+    p.add_argument("--batch-size", type=int, default=0, help="0: 16 for BEGAN (the paper's), 32 for ProGAN")
+    p.add_argument("--data-dir", default=os.environ.get("GANKIT_DATA", "/work/shared/data"))
+    p.add_argument("--score-only", action="store_true", help="only score an existing run's saved samples")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out up to --max-wall-s")
+    args = p.parse_args()
+    args.out = args.out or f"runs/bench-{args.which}"
+    if args.resume:  # continue a stopped run with a larger wall-clock budget (cumulative)
+        trainer = Trainer.from_run(args.out, overrides={"max_wall_s": args.max_wall_s})
+        keep_samples(trainer)
+        trainer.fit()
+    elif not args.score_only:
+        trainer = Trainer(config(args))
+        keep_samples(trainer)
+        trainer.fit()
+    print(table(score(Path(args.out), args.data_dir), COLUMNS[args.which]))
+
+
+if __name__ == "__main__":
+    main()

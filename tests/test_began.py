@@ -1,0 +1,126 @@
+"""BEGAN: objective by hand, equilibrium control, autoencoder D, refusals, exact resume."""
+
+import json
+
+import pytest
+import torch
+from test_progan import assert_resume_exact, tiny_cfg
+
+from gankit.errors import ConfigError
+from gankit.nets.base import ModelSpec, build_networks
+from gankit.objectives import build_objective
+from gankit.training.trainer import Trainer
+
+BEGAN = dict(model="began", loss="began", model_args={"width": 4, "h_dim": 4, "convs": 1})
+
+
+def test_losses_and_k_update_by_hand():
+    obj = build_objective("began", {"gamma": 0.5, "lambda_k": 0.1, "k_init": 0.2})
+    d_real = torch.tensor([0.2, 0.4])  # L(x) = 0.3
+    d_fake = torch.tensor([0.0, 0.1])  # L(G(z)) = 0.05
+    assert float(obj.d_loss(d_real, d_fake)) == pytest.approx(0.3 - 0.2 * 0.05, abs=1e-7)
+    assert float(obj.g_loss(d_fake)) == pytest.approx(0.05, abs=1e-7)
+    obj.update_state(d_real, d_fake)
+    assert float(obj.k) == pytest.approx(0.2 + 0.1 * (0.5 * 0.3 - 0.05), abs=1e-7)  # 0.21
+    stats = obj.stats()
+    assert float(stats["k"]) == pytest.approx(0.21, abs=1e-7)
+    assert float(stats["m_global"]) == pytest.approx(0.3 + abs(0.15 - 0.05), abs=1e-7)
+    # The update split for distributed use gives the same step from (all-reduced) means.
+    obj.update_k(torch.tensor([0.3, 0.05]))
+    assert float(obj.k) == pytest.approx(0.22, abs=1e-7)
+
+
+def test_k_is_clipped_to_unit_interval():
+    obj = build_objective("began", {"lambda_k": 0.5})
+    big, small = torch.full((4,), 10.0), torch.zeros(4)
+    obj.update_state(big, small)  # 0 + 0.5 * 5 -> clipped to 1
+    assert float(obj.k) == 1.0
+    obj.update_state(small, big)  # 1 - 0.5 * 10 -> clipped to 0
+    assert float(obj.k) == 0.0
+    # M_global of the last step: L(x) 0, |0 - 10| = 10.
+    assert float(obj.stats()["m_global"]) == pytest.approx(10.0)
+    with pytest.raises(ConfigError, match="gamma"):
+        build_objective("began", {"gamma": 1.5})
+
+
+def test_autoencoder_energy_and_shapes():
+    torch.manual_seed(0)
+    spec = ModelSpec(sample_shape=(1, 8, 8), z_dim=5, bounded=True, d_output="energy")
+    nets = build_networks("began", spec, BEGAN["model_args"])
+    G, D = nets["G"], nets["D"]
+    z = torch.randn(3, 5)
+    x = G(z)
+    assert x.shape == (3, 1, 8, 8) and x.abs().max() <= 1
+    rec = D.reconstruct(x)
+    assert rec.shape == x.shape
+    energy = D(x)
+    assert energy.shape == (3,)
+    manual = torch.stack([(x[i] - rec[i]).abs().sum() / 64 for i in range(3)])
+    torch.testing.assert_close(energy, manual)
+    assert D.features(x).shape == (3, 4)
+    # 28x28 works too (base 7).
+    spec28 = ModelSpec(sample_shape=(1, 28, 28), z_dim=5, d_output="energy")
+    nets28 = build_networks("began", spec28, BEGAN["model_args"])
+    assert nets28["G"](z).shape == (3, 1, 28, 28) and nets28["D"](nets28["G"](z)).shape == (3,)
+
+
+def test_output_conventions_are_checked():
+    logit_spec = ModelSpec(sample_shape=(1, 8, 8), z_dim=5)
+    with pytest.raises(ConfigError, match="--loss began"):
+        build_networks("began", logit_spec, BEGAN["model_args"])
+    with pytest.raises(ConfigError, match="--model began"):
+        build_networks("mlp", ModelSpec(sample_shape=(2,), z_dim=2, d_output="energy"))
+
+
+def test_refusals_through_the_trainer(tmp_path):
+    with pytest.raises(ConfigError, match="--model began"):
+        Trainer(tiny_cfg(tmp_path, model="mlp", loss="began", steps=0))
+    with pytest.raises(ConfigError, match="--loss began"):
+        Trainer(tiny_cfg(tmp_path, model="began", loss="ns", steps=0))
+
+
+def test_defaults_resolved():
+    from gankit.config import Config, resolve
+
+    cfg = resolve(Config(model="began", loss="began"))
+    assert (cfg.optimizer, cfg.lr_g, cfg.lr_d, cfg.betas) == ("adam", 1e-4, 1e-4, (0.5, 0.999))
+    assert cfg.loss_args == {"gamma": 0.5, "lambda_k": 0.001, "k_init": 0.0}
+    assert cfg.penalties == {}
+
+
+def test_began_trains_logs_k_and_resumes_exactly(tmp_path, monkeypatch):
+    kw = dict(BEGAN, loss_args={"lambda_k": 0.05})
+    resumed = assert_resume_exact(tmp_path, monkeypatch, n=6, k=3, **kw)
+    k = float(resumed.recipe.objective.k)
+    assert 0.0 < k <= 1.0  # moved off k_0 = 0 and stayed in range
+    rows = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 3, 6]
+    for r in rows:
+        assert 0.0 <= r["k"] <= 1.0
+    assert rows[-1]["k"] == pytest.approx(k, abs=1e-6)
+    assert rows[-1]["m_global"] > 0
+    # The k buffer is in the checkpoint.
+    state = torch.load(tmp_path / "full" / "checkpoints" / "step-00000006.pt", weights_only=True)
+    assert float(state["recipe"]["objective.k"]) == pytest.approx(k, abs=0)
+
+
+def test_metric_picture_shows_k_and_m_global(tmp_path, monkeypatch):
+    import gankit.viz.pictures as pictures
+
+    panels = {}
+    real = pictures.draw_metric_curves
+
+    def spy(rows, path, title=""):
+        panels["keys"] = set(rows[-1])
+        return real(rows, path, title)
+
+    monkeypatch.setattr(pictures, "draw_metric_curves", spy)
+    Trainer(tiny_cfg(tmp_path, steps=1, eval_every=1, **BEGAN)).fit(progress=False)
+    assert {"k", "m_global"} <= panels["keys"]
+    assert (tmp_path / "run" / "pictures" / "metrics.png").stat().st_size > 1000
+
+
+def test_no_m_global_before_the_first_step():
+    obj = build_objective("began")
+    assert set(obj.stats()) == {"k"}
+    assert all(torch.isfinite(t).all() for t in obj.state_dict().values())  # checkpoints refuse NaN
