@@ -53,6 +53,8 @@ class Config:
     decay_start: float = 0.5  # fraction of steps after which linear-decay starts
     precision: str = "fp32"  # fp32 | bf16 | fp16
     compile: bool = False
+    sync_bn: bool = False  # multi-process: batch norm statistics over all processes
+    allow_world_size_change: bool = False  # resume with another process count (not exact)
     # Component options.
     data_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     model_args: dict[str, Any] = dataclasses.field(default_factory=dict)

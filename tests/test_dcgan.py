@@ -127,21 +127,20 @@ def test_image_grid_places_pixels():
     assert rgb.mode == "RGB" and rgb.size == ((3 * 10 + 2) * 2, (2 * 10 + 2) * 2)
 
 
-def mnist_run(data_dir, out, **overrides):
-    """Train a tiny DCGAN on the first MNIST images; returns the trainer."""
-    from gankit.training.trainer import Trainer
-
+def mnist_config(data_dir, out, **overrides) -> Config:
+    """A tiny DCGAN run on the first MNIST images."""
     kw = dict(
         data="mnist", model="dcgan", data_dir=str(data_dir), batch_size=16, out=str(out), progress="none"
     )
-    trainer = Trainer(Config(**{**kw, **overrides}))
-    trainer.fit()
-    return trainer
+    return Config(**{**kw, **overrides})
 
 
 def test_three_step_mnist_run_end_to_end(data_dir, tmp_path):
     out = tmp_path / "run"
-    trainer = mnist_run(data_dir, out, data_args={"limit": 512}, steps=3, eval_every=3, n_eval=64)
+    from gankit.training.trainer import Trainer
+
+    trainer = Trainer(mnist_config(data_dir, out, data_args={"limit": 512}, steps=3, eval_every=3, n_eval=64))
+    trainer.fit()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 3] and rows[-1]["images_seen"] == 48
     assert all(torch.isfinite(torch.tensor([rows[-1]["loss_d"], rows[-1]["loss_g"]])))
@@ -157,18 +156,24 @@ def test_three_step_mnist_run_end_to_end(data_dir, tmp_path):
         assert im.size == ((4 * 30 + 2) * 2, (3 * 30 + 2) * 2)
 
 
-def test_conditional_run_draws_one_class_per_column(data_dir, tmp_path):
-    out = tmp_path / "cond"
-    mnist_run(
+def test_conditional_training_step_and_one_class_per_column(data_dir, tmp_path):
+    from gankit.training.trainer import Trainer
+    from gankit.viz.images import draw_image_grid
+
+    cfg = mnist_config(
         data_dir,
-        out,
+        tmp_path,
         data_args={"limit": 256},
         model_args={"width": 8},
         loss="lsgan",
         recipe_args={"conditional": True},
         steps=1,
-        eval_every=1,
-        n_eval=32,
     )
-    with Image.open(out / "pictures" / "latest.png") as im:
+    trainer = Trainer(cfg)
+    logs = trainer.train_step()
+    assert torch.isfinite(logs["loss_d"]) and torch.isfinite(logs["loss_g"])
+    fake, labels = trainer.generate(20)
+    assert labels.tolist() == [i % 10 for i in range(20)]
+    path = draw_image_grid(trainer, tmp_path / "grid.png")
+    with Image.open(path) as im:
         assert im.size == ((10 * 30 + 2) * 2,) * 2  # 10 classes x 10 samples

@@ -317,3 +317,11 @@ def test_minibatch_std_makes_plain_recipe_call_d_separately(tmp_path):
     )
     assert t.recipe.joint_d_call is False  # real and fake must not share minibatch-std groups
     assert t.recipe.sample(torch.randn(2, 8)).shape == (2, 1, 8, 8)  # full size under plain
+
+
+def test_channels_match_the_papers_table_2():
+    from gankit.nets.progan import ProGANOptions, channels
+
+    opts = ProGANOptions(fmap_base=8192, fmap_max=512)
+    got = [channels(opts, 4 * 2**i) for i in range(9)]  # 4 ... 1024
+    assert got == [512, 512, 512, 512, 256, 128, 64, 32, 16]

@@ -1,7 +1,7 @@
 """Sample-quality metrics as pure functions of feature matrices.
 
-Every function takes (N, D) feature arrays (numpy or torch; computed in float64 on the CPU) and
-knows nothing about images, networks or files; extraction lives in :mod:`gankit.metrics.features`
+Every function takes (N, D) feature arrays (numpy or torch; computed on the CPU in float64, the
+k-NN distances in float32) and knows nothing about images, networks or files; extraction lives in :mod:`gankit.metrics.features`
 and the image plumbing in :mod:`gankit.metrics.images`.
 """
 

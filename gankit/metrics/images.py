@@ -72,10 +72,11 @@ def lenet_features(dataset_name: str, x: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def _safe(fn, *args, **kwargs):
-    """A metric's value, or NaN values when the samples are too few for it (e.g. n <= k)."""
+    """A metric's value, or None when the samples are too few for it (e.g. n <= k) or FID's
+    matrix square root fails (rank-deficient covariances of a collapsed generator)."""
     try:
         return fn(*args, **kwargs)
-    except (GankitError, ValueError, RuntimeError):
+    except (GankitError, ValueError):
         return None
 
 
@@ -153,7 +154,7 @@ def evaluate_images(
     if dataset_name not in (*GRAYSCALE, "stacked-mnist"):
         return out
     fake = fake.detach().cpu()
-    f_real, p_real = _REAL_FEATURES.get(dataset_name, real, lambda x: lenet_features(dataset_name, x))
+    f_real, _ = _REAL_FEATURES.get(dataset_name, real, lambda x: lenet_features(dataset_name, x))
     finite = bool(torch.isfinite(fake).all())
     f_fake, p_fake = lenet_features(dataset_name, fake.nan_to_num(0.0) if not finite else fake)
     out.update(feature_metrics(f_real, f_fake, "lenet", kid_subsets=kid_subsets))

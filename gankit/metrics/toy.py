@@ -12,7 +12,9 @@ import math
 import torch
 
 
-def mode_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float, k_std: float = 3.0) -> dict[str, float]:
+def mode_metrics(
+    samples: torch.Tensor, centres: torch.Tensor, std: float, k_std: float = 3.0
+) -> dict[str, float]:
     """``samples`` (N, 2), ``centres`` (K, 2) -> modes, modes_total, hq_fraction, mode_kl.
 
     mode_kl = KL(h || uniform) with h the histogram of high-quality samples over their nearest
@@ -40,7 +42,9 @@ def mode_metrics(samples: torch.Tensor, centres: torch.Tensor, std: float, k_std
     }
 
 
-def binned_divergences(real: torch.Tensor, fake: torch.Tensor, bins: int = 50, margin: float = 0.1) -> dict[str, float]:
+def binned_divergences(
+    real: torch.Tensor, fake: torch.Tensor, bins: int = 50, margin: float = 0.1
+) -> dict[str, float]:
     """KL(real || fake) and JS between 2-D histograms on the real data's bounding box.
 
     The box is the real data's range widened by ``margin`` of its size on each side; generated

@@ -29,8 +29,8 @@ from gankit.nets.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev
 
 @dataclasses.dataclass
 class ProGANOptions:
-    fmap_base: int = 2048  # channels at resolution r: min(fmap_max, fmap_base // r)
-    fmap_max: int = 128
+    fmap_base: int = 2048  # channels at resolution r: min(fmap_max, 2 * fmap_base // r)
+    fmap_max: int = 128  # the paper (table 2): fmap_base 8192, fmap_max 512
     mbstd_group: int = 4  # minibatch standard deviation group size
     pixel_norm: bool = True  # in G, after every conv (sec. 4.2)
 
@@ -40,7 +40,7 @@ class ProGANOptions:
 
 
 def channels(opts: ProGANOptions, res: int) -> int:
-    return max(1, min(opts.fmap_max, opts.fmap_base // res))
+    return max(1, min(opts.fmap_max, 2 * opts.fmap_base // res))
 
 
 def image_levels(spec: ModelSpec) -> tuple[int, int]:

@@ -22,9 +22,7 @@ class SmoothingOptions:
         if not 0.5 < self.label_smoothing <= 1.0:
             from gankit.errors import ConfigError
 
-            raise ConfigError(
-                f"label_smoothing={self.label_smoothing}: allowed values are in (0.5, 1]"
-            )
+            raise ConfigError(f"label_smoothing={self.label_smoothing}: allowed values are in (0.5, 1]")
 
 
 def bce_real(d_real: torch.Tensor, target: float = 1.0) -> torch.Tensor:

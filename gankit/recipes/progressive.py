@@ -93,15 +93,22 @@ class Progressive(TwoPlayer):
         self._push_stage()
 
     # --- the schedule ---------------------------------------------------------------------
+    # The buffers are the record (checkpoints); ``_stage`` is their Python copy, so reading the
+    # stage several times per step never waits for a GPU.
+
     @property
     def resolution(self) -> int:
-        return 4 * 2 ** int(self.level)
+        return 4 * 2 ** self._stage[0]
 
     def stage(self) -> tuple[int, float]:
-        return int(self.level), float(self.alpha)
+        """(level, alpha) of the current step."""
+        return self._stage
 
-    def _push_stage(self) -> None:
-        level, alpha = self.stage()
+    def _push_stage(self, level: int | None = None, alpha: float | None = None) -> None:
+        """Set the networks' stage (from the buffers when not given: after a checkpoint load)."""
+        if level is None:
+            level, alpha = int(self.level), float(self.alpha)
+        self._stage = (level, alpha)
         self.G.set_stage(level, alpha)
         self.D.set_stage(level, alpha)
 
@@ -111,7 +118,7 @@ class Progressive(TwoPlayer):
         )
         self.level.fill_(level)
         self.alpha.fill_(alpha)
-        self._push_stage()
+        self._push_stage(level, float(torch.tensor(alpha, dtype=self.alpha.dtype)))
 
     def real_at_stage(self, x: torch.Tensor) -> torch.Tensor:
         """Real images (N, C, S, S) -> (N, C, r, r) at the current stage, faded like G's output."""
@@ -148,7 +155,7 @@ class Progressive(TwoPlayer):
 
     def stats(self):
         out = super().stats()
-        out.update(resolution=float(self.resolution), alpha=float(self.alpha))
+        out.update(resolution=float(self.resolution), alpha=self._stage[1])
         return out
 
 

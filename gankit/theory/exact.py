@@ -200,7 +200,7 @@ def integrand(div: FDivergence, lp: torch.Tensor, lq: torch.Tensor) -> torch.Ten
     return torch.where(both, sign * torch.exp(log_abs), zero)
 
 
-def _diverges(div: FDivergence, P: Distribution, Q: Distribution, box) -> bool:
+def diverges_at_edge(div: FDivergence, P: Distribution, Q: Distribution, box) -> bool:
     """True when q f(p/q) is not negligible at the integration box's edge, where the integral
     beyond the box would matter (e.g. Pearson chi^2 with Q's tails lighter than P's)."""
     centre = np.array([(lo + hi) / 2 for lo, hi in box])
@@ -261,7 +261,7 @@ def exact_divergence(name: str, P: Distribution, Q: Distribution) -> tuple[float
     method = "quad" if P.dim == 1 else "gauss-legendre-grid"
     box = box_of(P, Q)
     for _ in range(4):  # widen the box until the integrand is negligible at its edge
-        if not _diverges(div, P, Q, box):
+        if not diverges_at_edge(div, P, Q, box):
             if P.dim == 1:
                 return quad_divergence(div, P, Q, box), method
             return grid_divergence(div, P, Q, panels=60, order=8, box=box), method

@@ -27,7 +27,7 @@ from gankit.errors import CheckpointError, ConfigError, DivergenceError, GankitE
 from gankit.objectives.base import build_objective
 from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
 from gankit.training import checkpoint as ckpt
-from gankit.training import faults
+from gankit.training import distributed, faults
 from gankit.training.progress import Progress
 from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
 
@@ -89,15 +89,24 @@ class Trainer:
     ``Trainer(cfg).fit()`` trains a new run; ``Trainer.from_run(dir).fit()`` resumes one.
     """
 
-    def __init__(self, cfg: Config, run_dir: str | Path | None = None, resume_state: dict | None = None,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(self, cfg: Config, run_dir: str | Path | None = None, resume_state: dict | None = None):
         self.cfg = config_mod.resolve(cfg)
+        # Under torchrun: join the process group; each rank gets its device, data shard, noise.
+        rank, world_size, device = distributed.init_from_env(self.cfg.device)
         self.rank, self.world_size = rank, world_size
         self.is_main = rank == 0
-        self.device = pick_device(self.cfg.device)
-        torch.manual_seed(self.cfg.seed + 7919 * rank)
+        self.device = pick_device(device)
+        torch.manual_seed(self.cfg.seed)  # the same initial weights on every rank
         self.dataset, self.recipe = build(self.cfg)
+        if world_size > 1 and self.cfg.sync_bn:
+            self.recipe = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.recipe)
         self.recipe.to(self.device)
+        distributed.broadcast_module(self.recipe)
+        torch.manual_seed(self.cfg.seed + 7919 * rank)  # distinct noise per rank
+        if self.cfg.compile:
+            for name, child in self.recipe.named_children():
+                if name != "objective":
+                    child.compile()
         self.ema = None
         if self.cfg.ema > 0:
             self.ema = AveragedModel(self.recipe.generator(), multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
@@ -109,6 +118,11 @@ class Trainer:
             lr = self.cfg.lr_g if player == "G" else self.cfg.lr_d
             self.optimizers[player] = make_optimizer(self.cfg, self.player_params[player], lr)
         self.base_lr = {p: [g["lr"] for g in o.param_groups] for p, o in self.optimizers.items()}
+        # Mixed precision: autocast for the losses; fp16 also scales each player's loss.
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.precision)
+        self.scalers = {}
+        if self.cfg.precision == "fp16":
+            self.scalers = {p: torch.amp.GradScaler(self.device.type) for p in self.optimizers}
         self.stream = self.dataset.stream(self.cfg.batch_size, self.cfg.seed, rank, world_size)
         self.state = TrainState()
         self.run_dir = Path(run_dir or self.cfg.out or default_out(self.cfg.data, self.cfg.loss))
@@ -138,16 +152,25 @@ class Trainer:
         return cls(cfg, run_dir=run_dir, resume_state=state, **kw)
 
     # --- state ----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def rng_state(self) -> dict[str, Any]:
         rng = {"torch": torch.get_rng_state(), "stream": self.stream.state_dict()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything to continue exactly. Collective under torchrun: every rank must call it
+        (each rank's RNG and data-stream state are gathered into ``rng_ranks``)."""
+        rng = self.rng_state()
+        ranks = distributed.gather_objects(rng) if self.world_size > 1 else [rng]
         return {
+            "rng_ranks": ranks,
             "config": json.dumps(config_mod.to_dict(self.cfg)),
             "train": dataclasses.asdict(self.state),
             "recipe": self.recipe.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
+            "scalers": {p: sc.state_dict() for p, sc in self.scalers.items()},
             "rng": rng,
             "world_size": self.world_size,
         }
@@ -157,13 +180,20 @@ class Trainer:
             self.recipe.load_state_dict(state["recipe"])
             for p, o in self.optimizers.items():
                 o.load_state_dict(state["optimizers"][p])
+            for p, sc in self.scalers.items():
+                sc.load_state_dict(state["scalers"][p])
             if self.ema is not None:
                 self.ema.load_state_dict(state["ema"])
             self.state = TrainState(**state["train"])
-            self.stream.load_state_dict(state["rng"]["stream"])
-            torch.set_rng_state(state["rng"]["torch"])
-            if "cuda" in state["rng"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            saved_world = int(state.get("world_size", 1))
+            distributed.check_resume_world(saved_world, self.world_size, self.cfg.allow_world_size_change)
+            ranks = state.get("rng_ranks") or [state["rng"]]
+            rng = ranks[self.rank] if self.rank < len(ranks) else None
+            if rng is not None and saved_world == self.world_size:
+                self.stream.load_state_dict(rng["stream"])
+                torch.set_rng_state(rng["torch"])
+                if "cuda" in rng and self.device.type == "cuda":
+                    torch.cuda.set_rng_state(rng["cuda"], self.device)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"checkpoint does not fit this run's model: {str(e).splitlines()[0][:200]}") from None
 
@@ -207,16 +237,28 @@ class Trainer:
             self._freeze(phase.player)
             for _ in range(phase.repeats):
                 batch = self.stream.next().to(self.device, non_blocking=True)
-                loss, out = recipe.loss(phase.player, batch, self.state.step)
-                if not torch.isfinite(loss.detach()):
+                with self.autocast():
+                    loss, out = recipe.loss(phase.player, batch, self.state.step)
+                # Multi-process: a NaN loss reaches every rank through the averaged gradients
+                # and is caught there, so no rank leaves the collective alone.
+                if self.world_size == 1 and not torch.isfinite(loss.detach()):
                     raise DivergenceError(
                         f"{phase.player} loss became {float(loss.detach())} at step {self.state.step}"
                     )
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
                 params = self.player_params[phase.player]
-                faults.check_grads(params, recipe, phase.player, self.state.step)
-                opt.step()
+                scaler = self.scalers.get(phase.player)
+                if scaler is not None:  # fp16: scaled loss; inf gradients make the scaler skip
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
+                    distributed.average_gradients(params)
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    distributed.average_gradients(params)
+                    faults.check_grads(params, recipe, phase.player, self.state.step)
+                    opt.step()
                 if phase.player == "D" and self.cfg.clip > 0:
                     with torch.no_grad():
                         for p in self.player_params["D"]:
@@ -231,6 +273,10 @@ class Trainer:
         self.state.step += 1
         self.state.images_seen += self.cfg.batch_size * self.world_size
         return logs
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
 
     def _freeze(self, player: str | None) -> None:
         """requires_grad off for what ``player``'s update does not need; None: all back on."""
@@ -430,9 +476,9 @@ class Trainer:
         )
 
     def save_checkpoint(self) -> Path | None:
+        state = self.state_dict()  # collective under torchrun
         if not self.is_main:
             return None
-        state = self.state_dict()
         for t in self.recipe.state_dict().values():
             if t.is_floating_point() and not torch.isfinite(t).all():
                 raise DivergenceError(
