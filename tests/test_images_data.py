@@ -90,6 +90,11 @@ def test_mnist_32_pads_with_background(data_dir):
     border = big.train_x.clone()
     border[:, :, 2:30, 2:30] = 0
     assert int(border.max()) == 0
+    # Other sizes resize with antialiasing, which keeps each image's mean ink (area average).
+    half = build_dataset("mnist", {"limit": 64, "image_size": 14}, str(data_dir))
+    torch.testing.assert_close(
+        half.train_x.float().mean((1, 2, 3)), small.train_x.float().mean((1, 2, 3)), atol=1.0, rtol=0.01
+    )
 
 
 def test_stacked_mnist_labels_come_from_the_channel_digits(data_dir):

@@ -125,7 +125,7 @@ def test_inf_parameter_after_update_is_caught(tmp_path, fast):
         return out
 
     t.optimizers["G"].step = step
-    with pytest.raises(DivergenceError, match=r"G parameter G\.out\.bias became inf after its update at step 1"):
+    with pytest.raises(DivergenceError, match=r"parameter G\.out\.bias became inf in the updates of step 1"):
         t.fit(progress=False)
     # The first checkpoint would have been at step 2: none was written with the inf.
     assert ckpt.list_checkpoints(tmp_path / "run" / "checkpoints") == []
@@ -133,7 +133,7 @@ def test_inf_parameter_after_update_is_caught(tmp_path, fast):
 
 def test_huge_but_finite_values_are_not_reported():
     p = torch.nn.Parameter(torch.full((4,), 3e30))  # its norm overflows float32, values do not
-    faults.check_params([p], torch.nn.Module(), "D", 0)
+    faults.check_params([p], torch.nn.Module(), 0)
     p.grad = torch.full((4,), 3e30)
     faults.check_grads([p], torch.nn.Module(), "D", 0)
     p.grad[2] = float("-inf")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from gankit.cli import command
+from gankit.cli.sample_options import add_sample_options
 from gankit.errors import GankitError
 
 
@@ -52,10 +53,12 @@ def configure_sample(p):
     p.add_argument("-o", "--output", required=True, help="output file (.png or .npy)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
+    add_sample_options(p)
 
     def run(args):
         import torch
 
+        from gankit.cli.sample_options import draw_grid, run_classes, sample_labels
         from gankit.viz.samples import write_samples
 
         if args.n < 1:
@@ -65,18 +68,26 @@ def configure_sample(p):
         if args.weights:
             from gankit.export import load_generator
 
+            if args.traverse or args.interpolate:
+                raise GankitError("--traverse and --interpolate need a run folder RUN, not --weights")
             exported = load_generator(args.weights, args.device or "cpu")
-            samples = exported.sample(args.n, seed=args.seed)
+            labels = sample_labels(args.n, exported.num_classes, args.klass)
+            samples = exported.sample(args.n, seed=args.seed, labels=labels)
             title = f"{exported.config.data} / {exported.config.loss}, step {exported.step}"
             out = write_samples(samples, Path(args.output), exported.kind, title, None)
             print(f"wrote {args.n} samples to {out}")
             return 0
         trainer = load_run(args.run, args.device)
+        if args.traverse or args.interpolate:
+            draw_grid(args, trainer)
+            return 0
+        y = sample_labels(args.n, run_classes(trainer), args.klass)
         gen = torch.Generator().manual_seed(args.seed)
         z = trainer.recipe.noise(args.n, "cpu", generator=gen)
         G = trainer.sampling_generator()
         G.eval()
-        samples = trainer.recipe.sample(z.to(trainer.device), None, G=G).float().cpu()
+        samples = trainer.recipe.sample(z.to(trainer.device), None if y is None else y.to(trainer.device), G=G)
+        samples = samples.float().cpu()
         title = f"{trainer.cfg.data} / {trainer.cfg.loss}, step {trainer.state.step}"
         out = write_samples(samples, Path(args.output), trainer.dataset.kind, title, trainer.dataset)
         print(f"wrote {args.n} samples to {out}")

@@ -47,17 +47,25 @@ def _finish(args, out: Path, result: dict, draw, table: list[tuple[str, ...]]) -
         return 0
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
-        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     print(f"results: {out / 'result.json'}\npicture: {out / 'result.png'}")
     return 0
 
 
 def _common(p, steps: int, batch: int):
     p.add_argument("--steps", type=int, default=steps, help=f"critic updates (default {steps})")
-    p.add_argument("--batch-size", type=int, default=batch, help=f"samples of P and of Q per update (default {batch})")
+    p.add_argument(
+        "--batch-size", type=int, default=batch, help=f"samples of P and of Q per update (default {batch})"
+    )
     p.add_argument("--width", type=int, default=64, help="hidden units of the critic MLP (default 64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/theory-<command>-<time>)")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default runs/theory-<command>-<time>)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
@@ -76,8 +84,12 @@ def _g(v) -> str:
 
 @command("divergence", help="estimate D_f(P||Q) with an f-GAN critic beside its exact value")
 def configure_divergence(p):
-    p.add_argument("--f", required=True, metavar="NAME",
-                   help="kl, rkl, pearson, neyman, hellinger, js (2 JSD), tv or gan (2 JSD - log 4)")
+    p.add_argument(
+        "--f",
+        required=True,
+        metavar="NAME",
+        help="kl, rkl, pearson, neyman, hellinger, js (2 JSD), tv or gan (2 JSD - log 4)",
+    )
     p.add_argument("--p", default=PAIR[0], metavar="SPEC", help=f"distribution P (default {PAIR[0]})")
     p.add_argument("--q", default=PAIR[1], metavar="SPEC", help=f"distribution Q (default {PAIR[1]})")
     _common(p, steps=1500, batch=1024)
@@ -93,9 +105,18 @@ def configure_divergence(p):
         budget = _budget(args)
         out = _out_dir(args, "divergence")
         r = estimate_divergence(args.f, args.p, args.q, budget)
-        table = [("divergence", "exact", "estimate", "abs_error", "rel_error", "critic_sup_error", "seconds"),
-                 (r["divergence"], _g(r["exact"]), _g(r["estimate"]), _g(r["abs_error"]), f"{100 * r['rel_error']:.2f}%",
-                  _g(r["critic_sup_error"]), _g(r["train_seconds"]))]
+        table = [
+            ("divergence", "exact", "estimate", "abs_error", "rel_error", "critic_sup_error", "seconds"),
+            (
+                r["divergence"],
+                _g(r["exact"]),
+                _g(r["estimate"]),
+                _g(r["abs_error"]),
+                f"{100 * r['rel_error']:.2f}%",
+                _g(r["critic_sup_error"]),
+                _g(r["train_seconds"]),
+            ),
+        ]
         return _finish(args, out, r, plot_divergence, table)
 
     return run
@@ -116,8 +137,16 @@ def configure_optimal_d(p):
         budget = _budget(args)
         out = _out_dir(args, "optimal-d")
         r = optimal_discriminator(args.p, args.q, budget)
-        table = [("sup|D - D*|", "V(D)", "-log4 + 2 JSD", "gap", "seconds"),
-                 (_g(r["sup_error"]), _g(r["value"]), _g(r["optimal_value"]), _g(r["value_gap"]), _g(r["train_seconds"]))]
+        table = [
+            ("sup|D - D*|", "V(D)", "-log4 + 2 JSD", "gap", "seconds"),
+            (
+                _g(r["sup_error"]),
+                _g(r["value"]),
+                _g(r["optimal_value"]),
+                _g(r["value_gap"]),
+                _g(r["train_seconds"]),
+            ),
+        ]
         return _finish(args, out, r, plot_optimal_d, table)
 
     return run
@@ -142,10 +171,19 @@ def configure_mle(p):
         out = _out_dir(args, "mle-vs-kl")
         table = [("iter", "loglik_train", "loglik_test", "-loglik_test-H", "KL exact", "loglik gap")]
         rows = r["rows"]
-        for row in rows[:: max(1, len(rows) // 8)] + ([rows[-1]] if (len(rows) - 1) % max(1, len(rows) // 8) else []):
-            table.append((str(row["iter"]), _g(row["loglik_train"]), _g(row["loglik_test"]),
-                          _g(row["minus_loglik_test_minus_entropy"]), _g(row["kl_exact"]),
-                          _g(row["loglik_gap_true_minus_model"])))
+        for row in rows[:: max(1, len(rows) // 8)] + (
+            [rows[-1]] if (len(rows) - 1) % max(1, len(rows) // 8) else []
+        ):
+            table.append(
+                (
+                    str(row["iter"]),
+                    _g(row["loglik_train"]),
+                    _g(row["loglik_test"]),
+                    _g(row["minus_loglik_test_minus_entropy"]),
+                    _g(row["kl_exact"]),
+                    _g(row["loglik_gap_true_minus_model"]),
+                )
+            )
         return _finish(args, out, r, plot_mle, table)
 
     return run
@@ -154,8 +192,12 @@ def configure_mle(p):
 @command("modes", help="fit one Gaussian to two modes with each f-divergence: covering vs seeking")
 def configure_modes(p):
     p.add_argument("--p", default=BIMODAL, metavar="SPEC", help=f"target distribution (default {BIMODAL})")
-    p.add_argument("--f", default="kl,rkl,pearson,neyman,hellinger,js,tv,gan", metavar="NAMES",
-                   help="comma-separated divergences (default: all eight)")
+    p.add_argument(
+        "--f",
+        default="kl,rkl,pearson,neyman,hellinger,js,tv,gan",
+        metavar="NAMES",
+        help="comma-separated divergences (default: all eight)",
+    )
     p.add_argument("--steps", type=int, default=1500, help="generator updates per divergence (default 1500)")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--seed", type=int, default=0)
@@ -176,10 +218,26 @@ def configure_modes(p):
         budget = GameBudget(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
         out = _out_dir(args, "modes")
         r = modes(args.p, names, budget)
-        table = [("divergence", "game mean", "game std", "exact mean", "exact std", "D_f(game)", "D_f(exact)")]
+        table = [
+            ("divergence", "game mean", "game std", "exact mean", "exact std", "D_f(game)", "D_f(exact)")
+        ]
         for row in r["rows"]:
-            table.append((row["divergence"], *(_g(row[k]) for k in ("game_mean", "game_std", "exact_mean", "exact_std",
-                                                                     "game_divergence", "exact_divergence"))))
+            table.append(
+                (
+                    row["divergence"],
+                    *(
+                        _g(row[k])
+                        for k in (
+                            "game_mean",
+                            "game_std",
+                            "exact_mean",
+                            "exact_std",
+                            "game_divergence",
+                            "exact_divergence",
+                        )
+                    ),
+                )
+            )
         return _finish(args, out, r, plot_modes, table)
 
     return run

@@ -135,7 +135,14 @@ def read_idx(path: Path, magic: int, limit: int = 0) -> tuple[torch.Tensor, int]
             count = dims[0]
             take = min(limit, count) if limit else count
             per_item = math.prod(dims[1:])
-            body = f.read(take * per_item)
+            want, parts, got = take * per_item, [], 0
+            while got < want:  # in chunks: a forged header must not make one huge read
+                part = f.read(min(want - got, 1 << 24))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            body = b"".join(parts)
             if len(body) < take * per_item:
                 raise DataError(
                     f"{path}: truncated: header says {count} items, data ends after {len(body) // max(per_item, 1)}"

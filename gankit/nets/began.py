@@ -5,7 +5,7 @@ Encoder: 3x3 convolutions with ELU, ``convs`` per resolution, a stride-2 convolu
 while the channels grow linearly (n, 2n, 3n, ...), then a dense bottleneck of ``h_dim``.
 Decoder (and G, with its own weights): dense to n maps at the base size, then ``convs`` 3x3
 convolutions with ELU and a nearest-neighbour upsampling per resolution, and a last 3x3
-convolution to the image channels. The base size is the image size halved while it stays even
+convolution to the image channels, with a linear output (``tanh`` option off). The base size is the image size halved while it stays even
 and at least 4 (32 -> 4, 28 -> 7).
 
 D(x) is the per-sample reconstruction energy L(x) = mean |x - AE(x)| (eq. 1 with eta = 1),
@@ -29,6 +29,10 @@ class BEGANOptions:
     width: int = 64  # n, channels of the first level (the paper uses 64 or 128)
     h_dim: int = 64  # bottleneck size of the autoencoder
     convs: int = 2  # 3x3 convolutions per resolution
+    # G's output through tanh for data in [-1, 1]. Off by default: the paper's G is linear, and a
+    # tanh G collapses to the easily reconstructed background, saturates and stalls (measured on
+    # MNIST: pre-tanh outputs near -6.5 after 1000 steps).
+    tanh: bool = False
 
     def check(self):
         if self.width < 1 or self.h_dim < 1 or self.convs < 1:
@@ -137,7 +141,7 @@ class BEGANGenerator(nn.Module):
     def __init__(self, spec: ModelSpec, opts: BEGANOptions):
         super().__init__()
         self.z_dim = spec.z_dim
-        self.bounded = spec.bounded
+        self.bounded = spec.bounded and opts.tanh
         self.decoder = Decoder(_image_shape(spec), opts, spec.z_dim)
 
     def forward(self, z: torch.Tensor, y=None) -> torch.Tensor:

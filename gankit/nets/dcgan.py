@@ -12,7 +12,8 @@ and ``k >= 2`` doublings:
   features and a linear head gives one output (the PyTorch example's final b x b conv).
 
 Conditional (``spec.num_classes > 0``): G concatenates a label embedding to z; D adds a
-projection term <embed(y), features> (Miyato & Koyama 2018, eq. 3).
+projection term <embed(y), features> (Miyato & Koyama 2018, eq. 3), or with the option
+``cond_d=concat`` sees the one-hot label as extra input channels.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.nets.base import MODELS, ModelSpec
+from gankit.nets.conditioning import check_cond_d, concat_label
 
 NORMS = ("batch", "layer", "none")
 BASES = (4, 7)
@@ -97,6 +99,7 @@ def check_norms_and_slope(opts) -> None:
             raise ConfigError(f"{key}={getattr(opts, key)!r}; choose one of: {', '.join(NORMS)}")
     if not 0 <= opts.slope < 1:
         raise ConfigError(f"slope={opts.slope}; allowed: a number in [0, 1)")
+    check_cond_d(opts.cond_d)
 
 
 @dataclasses.dataclass
@@ -106,6 +109,7 @@ class DCGANOptions:
     d_norm: str = "batch"  # batch | layer | none (use layer or none with gradient penalties)
     slope: float = 0.2  # D's leaky ReLU slope
     init: str = "dcgan"  # dcgan: N(0, 0.02) weights; default: PyTorch's
+    cond_d: str = "projection"  # conditional D: projection | concat (one-hot label channels)
 
     def check(self):
         check_norms_and_slope(self)
@@ -147,12 +151,18 @@ class ProjectionHead(nn.Module):
 
 
 class ImageDiscriminator(nn.Module):
-    """Shared contract: ``features`` (body), ``head`` (projection), ``forward`` = head(features)."""
+    """Shared contract: ``features`` (body), ``head`` (projection), ``forward`` = head(features).
+
+    ``concat_classes`` > 0 (``cond_d=concat``): the body sees the one-hot label as extra channels.
+    """
 
     body: nn.Module
     proj: ProjectionHead
+    concat_classes: int = 0
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.concat_classes:
+            x = concat_label(x, y, self.concat_classes)  # (N, C + K, H, W)
         return self.body(x)  # (N, F)
 
     def head(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -196,7 +206,8 @@ class DCGANDiscriminator(ImageDiscriminator):
         channels, size = image_spec(spec, "dcgan")
         base, k = base_and_doublings(size)
         layers: list[nn.Module] = []
-        c_in, c = channels, opts.width
+        self.concat_classes = spec.num_classes if opts.cond_d == "concat" else 0
+        c_in, c = channels + self.concat_classes, opts.width
         for i in range(k):
             norm = norm2d(opts.d_norm, c) if i > 0 else []
             layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=not norm), *norm, nn.LeakyReLU(opts.slope, True)]
@@ -204,7 +215,7 @@ class DCGANDiscriminator(ImageDiscriminator):
         layers.append(nn.Flatten())  # (N, c_in * base * base)
         self.body = nn.Sequential(*layers)
         self.feature_dim = c_in * base * base
-        self.proj = ProjectionHead(self.feature_dim, spec.num_classes)
+        self.proj = ProjectionHead(self.feature_dim, 0 if self.concat_classes else spec.num_classes)
 
 
 @MODELS.register("dcgan", options=DCGANOptions)
@@ -223,6 +234,7 @@ class LucicOptions:
     g_norm: str = "batch"  # batch | layer | none
     d_norm: str = "batch"  # batch | layer | none (the study drops it for WGAN-GP)
     slope: float = 0.2  # D's leaky ReLU slope
+    cond_d: str = "projection"  # conditional D: projection | concat (one-hot label channels)
 
     check = check_norms_and_slope
 
@@ -277,8 +289,9 @@ class LucicDiscriminator(ImageDiscriminator):
         super().__init__()
         channels, size = _lucic_size(spec)
         q = size // 4
+        self.concat_classes = spec.num_classes if opts.cond_d == "concat" else 0
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 64, 4, 2, 1),
+            nn.Conv2d(channels + self.concat_classes, 64, 4, 2, 1),
             nn.LeakyReLU(opts.slope, True),
             nn.Conv2d(64, 128, 4, 2, 1),
             *norm2d(opts.d_norm, 128),
@@ -289,7 +302,7 @@ class LucicDiscriminator(ImageDiscriminator):
             nn.LeakyReLU(opts.slope, True),
         )
         self.feature_dim = 1024
-        self.proj = ProjectionHead(1024, spec.num_classes)
+        self.proj = ProjectionHead(1024, 0 if self.concat_classes else spec.num_classes)
 
 
 @MODELS.register("lucic", options=LucicOptions)

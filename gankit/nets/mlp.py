@@ -10,6 +10,7 @@ from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.nets.base import MODELS, ModelSpec, activation
+from gankit.nets.conditioning import check_cond_d, concat_label
 
 NORMS = ("none", "batch", "layer")
 
@@ -23,6 +24,7 @@ class MLPOptions:
     g_norm: str = "none"  # none | batch | layer
     d_norm: str = "none"
     d_width: int = 0  # 0: same as width
+    cond_d: str = "projection"  # conditional D: projection | concat (label appended to x)
 
     def check(self):
         if self.width < 1 or self.depth < 1 or self.d_width < 0:
@@ -32,6 +34,7 @@ class MLPOptions:
                 raise ConfigError(f"mlp {key}={getattr(self, key)!r}; choose one of: {', '.join(NORMS)}")
         activation(self.g_activation)
         activation(self.d_activation)
+        check_cond_d(self.cond_d)
 
 
 def _norm(kind: str, width: int) -> list[nn.Module]:
@@ -71,19 +74,25 @@ class MLPDiscriminator(nn.Module):
     """sample (N, *shape) -> hidden features (N, F) -> one output per sample (N,).
 
     Conditional: projection discriminator (Miyato & Koyama 2018, eq. 3),
-    out = w^T h + <embed(y), h>.
+    out = w^T h + <embed(y), h>; or, with ``cond_d=concat``, the one-hot label appended to x.
     """
 
     def __init__(self, spec: ModelSpec, opts: MLPOptions):
         super().__init__()
         width = opts.d_width or opts.width
-        self.body = mlp_body(math.prod(spec.sample_shape), width, opts.depth, opts.d_activation, opts.d_norm)
+        self.concat_classes = spec.num_classes if opts.cond_d == "concat" else 0
+        n_in = math.prod(spec.sample_shape) + self.concat_classes
+        self.body = mlp_body(n_in, width, opts.depth, opts.d_activation, opts.d_norm)
         self.feature_dim = width
         self.linear = nn.Linear(width, 1)
-        self.embed = nn.Embedding(spec.num_classes, width) if spec.num_classes else None
+        project = spec.num_classes and not self.concat_classes
+        self.embed = nn.Embedding(spec.num_classes, width) if project else None
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.body(x.flatten(1))
+        x = x.flatten(1)  # (N, F)
+        if self.concat_classes:
+            x = concat_label(x, y, self.concat_classes)  # (N, F + K)
+        return self.body(x)
 
     def head(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         out = self.linear(h).squeeze(1)

@@ -81,7 +81,10 @@ class BEGAN(Objective):
         self.updates += 1
 
     def update_state(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
-        self.update_k(self.energy_means(d_real, d_fake))
+        # Under multi-process training the means are averaged over ranks, so k stays identical.
+        from gankit.training.distributed import all_mean
+
+        self.update_k(all_mean(self.energy_means(d_real, d_fake)))
 
     def convergence(self) -> torch.Tensor:
         """M_global = L(x) + |gamma L(x) - L(G(z))| of the last discriminator step."""

@@ -85,12 +85,17 @@ class TwoPlayer(Recipe):
     def _labels(self, batch: Batch):
         return batch.y if self.conditional else None
 
+    def d_forward(self, x, y):
+        """D's outputs (N,) inside the losses; subclasses may keep D's features on the way
+        (InfoGAN's Q head). Fake samples are always the last rows of the last call."""
+        return self.D(x, y)
+
     def _d_outputs(self, real, fake, y):
         """D on real and fake: (d_real (N,), d_fake (N,))."""
         if self.joint_d_call:
-            both = self.D(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+            both = self.d_forward(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
             return both[: real.shape[0]], both[real.shape[0] :]
-        return self.D(real, y), self.D(fake, y)
+        return self.d_forward(real, y), self.d_forward(fake, y)
 
     def generate(self, n, device, y):
         z = self.noise(n, device)
@@ -129,7 +134,7 @@ class TwoPlayer(Recipe):
             d_real, d_fake = self._d_outputs(batch.x, fake, y)
             loss = self.objective.g_loss(d_fake, d_real)
         else:
-            loss = self.objective.g_loss(self.D(fake, y), None)
+            loss = self.objective.g_loss(self.d_forward(fake, y), None)
         return loss, {"loss_g": loss.detach()}
 
     def begin_step(self):

@@ -127,7 +127,9 @@ def build_gaussian_fit(ctx: BuildContext) -> TwoPlayer:
     """One learnable Gaussian G (mean, log std) against an MLP D, for any objective."""
     opts: GaussianFitOptions = ctx.options
     if len(ctx.dataset.sample_shape) != 1:
-        raise ConfigError(f"recipe gaussian-fit needs vector samples; data {ctx.dataset.name!r} has shape {tuple(ctx.dataset.sample_shape)}")
+        raise ConfigError(
+            f"recipe gaussian-fit needs vector samples; data {ctx.dataset.name!r} has shape {tuple(ctx.dataset.sample_shape)}"
+        )
     (dim,) = ctx.dataset.sample_shape
     D = build_networks(ctx.cfg.model, model_spec(ctx), ctx.cfg.model_args)["D"]
     G = LearnableGaussian(dim, opts.init_mean, opts.init_std)

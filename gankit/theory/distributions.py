@@ -143,7 +143,10 @@ class Normal2D(Distribution):
 
     def box(self):
         t = 9.0  # per-axis; a 2-D normal's mass outside +-9 sd per axis is ~1e-19
-        return [(self.mx - t * self.sx, self.mx + t * self.sx), (self.my - t * self.sy, self.my + t * self.sy)]
+        return [
+            (self.mx - t * self.sx, self.mx + t * self.sx),
+            (self.my - t * self.sy, self.my + t * self.sy),
+        ]
 
     def spec(self):
         args = [self.mx, self.my, self.sx, self.sy] + ([self.rho] if self.rho else [])
@@ -159,7 +162,7 @@ class Mixture(Distribution):
         self.dim = self.components[0].dim
 
     def log_prob(self, x):
-        parts = [math.log(w) + c.log_prob(x) for w, c in zip(self.weights, self.components)]
+        parts = [math.log(w) + c.log_prob(x) for w, c in zip(self.weights, self.components, strict=True)]
         return torch.logsumexp(torch.stack(parts, 0), 0)
 
     def sample(self, n, generator=None):
@@ -179,4 +182,8 @@ class Mixture(Distribution):
         return sorted({b for c in self.components for b in c.breaks()})
 
     def spec(self):
-        return "mix(" + ",".join(f"{_num(w)}*{c.spec()}" for w, c in zip(self.weights, self.components)) + ")"
+        return (
+            "mix("
+            + ",".join(f"{_num(w)}*{c.spec()}" for w, c in zip(self.weights, self.components, strict=True))
+            + ")"
+        )

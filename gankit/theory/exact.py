@@ -112,7 +112,9 @@ def box_of(*dists: Distribution) -> list[tuple[float, float]]:
     return [(min(b[i][0] for b in boxes), max(b[i][1] for b in boxes)) for i in range(dists[0].dim)]
 
 
-def gauss_legendre_grid(*dists: Distribution, panels: int = 200, order: int = 10, box=None) -> tuple[torch.Tensor, torch.Tensor]:
+def gauss_legendre_grid(
+    *dists: Distribution, panels: int = 200, order: int = 10, box=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes (M, dim) and weights (M,) in float64 of composite Gauss-Legendre quadrature over
     ``box`` (default: the union of the distributions' boxes), panels ending at every break.
 
@@ -165,7 +167,9 @@ def _tail_model(div: FDivergence, side: int) -> tuple[str, float, float]:
     return "log", logf[2], r2 / math.log(2)
 
 
-def signed_log_integrand(div: FDivergence, lp: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def signed_log_integrand(
+    div: FDivergence, lp: torch.Tensor, lq: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(sign, log |q f(p/q)|) from finite log densities, without overflow for any log ratio d.
 
     For |d| <= CLAMP it is computed directly; beyond, from f's limit or growth (``_tail_model``),
@@ -228,7 +232,7 @@ def quad_divergence(div: FDivergence, P: Distribution, Q: Distribution, box=None
         return float(integrand(div, lp, lq)[0])
 
     total = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         total += integrate.quad(main, a, b, limit=400, epsabs=1e-13, epsrel=1e-11)[0]
     return total + _boundary(div, *_lone_masses(P, Q, [(lo, hi)]))
 

@@ -89,10 +89,16 @@ def evaluation_grid(P: Distribution, Q: Distribution) -> tuple[torch.Tensor, tor
         x, w = gauss_legendre_grid(P, Q, panels=400, order=10)
     else:
         x, w = gauss_legendre_grid(P, Q, panels=60, order=8)
-    return x, w, f"quadrature of the learned critic against the exact densities ({x.shape[0]} Gauss-Legendre nodes)"
+    return (
+        x,
+        w,
+        f"quadrature of the learned critic against the exact densities ({x.shape[0]} Gauss-Legendre nodes)",
+    )
 
 
-def central_mask(P: Distribution, Q: Distribution, x: torch.Tensor, w: torch.Tensor, mass: float = 0.99) -> torch.Tensor:
+def central_mask(
+    P: Distribution, Q: Distribution, x: torch.Tensor, w: torch.Tensor, mass: float = 0.99
+) -> torch.Tensor:
     """Nodes in the central ``mass`` of (p+q)/2: between its quantiles in 1-D, its
     highest-density region in 2-D."""
     m = 0.5 * (P.log_prob(x).exp() + Q.log_prob(x).exp())  # (M,)
@@ -140,7 +146,9 @@ def estimate_divergence(name: str, p_spec: str, q_spec: str, budget: CriticBudge
         "abs_error": abs_err,
         "rel_error": abs_err / abs(exact) if exact else math.inf,
         "critic_sup_error": float(gap.max()),
-        "critic_rms_error": float(((t - t_star)[mask] ** 2 * (w * (p + q))[mask]).sum().div((w * (p + q))[mask].sum()).sqrt()),
+        "critic_rms_error": float(
+            ((t - t_star)[mask] ** 2 * (w * (p + q))[mask]).sum().div((w * (p + q))[mask].sum()).sqrt()
+        ),
         "evaluation": how,
         "train_seconds": round(train_s, 2),
         "budget": dataclasses.asdict(budget),
@@ -163,7 +171,9 @@ def optimal_discriminator(p_spec: str, q_spec: str, budget: CriticBudget | None 
     mask = central_mask(P, Q, x, w)
     p, q = lp.exp(), lq.exp()
     # V(D) = E_P[log D] + E_Q[log(1 - D)], with log sigmoid(v) = -softplus(-v).
-    value = float(-(w * p * torch.nn.functional.softplus(-v)).sum() - (w * q * torch.nn.functional.softplus(v)).sum())
+    value = float(
+        -(w * p * torch.nn.functional.softplus(-v)).sum() - (w * q * torch.nn.functional.softplus(v)).sum()
+    )
     js = jsd(P, Q)
     optimum = -math.log(4.0) + 2.0 * js
     return {
@@ -180,6 +190,3 @@ def optimal_discriminator(p_spec: str, q_spec: str, budget: CriticBudget | None 
         "budget": dataclasses.asdict(budget),
         "_curve": (x, d, d_star, p, q),
     }
-
-
-

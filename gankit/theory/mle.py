@@ -22,7 +22,9 @@ from gankit.theory.spec import parse_spec
 
 
 def mixture_of(weights: torch.Tensor, means: torch.Tensor, stds: torch.Tensor) -> Mixture:
-    return Mixture(weights.tolist(), [Normal(m, s) for m, s in zip(means.tolist(), stds.tolist())])
+    return Mixture(
+        weights.tolist(), [Normal(m, s) for m, s in zip(means.tolist(), stds.tolist(), strict=True)]
+    )
 
 
 def em_step(x: torch.Tensor, weights, means, stds, min_std: float = 1e-3):
@@ -43,14 +45,18 @@ def entropy(P: Distribution) -> float:
     return float(-(w * torch.where(torch.isfinite(lp), lp.exp() * lp, torch.zeros_like(lp))).sum())
 
 
-def mle_vs_kl(p_spec: str, k: int = 2, n_train: int = 2000, n_test: int = 100_000, iters: int = 30, seed: int = 0) -> dict:
+def mle_vs_kl(
+    p_spec: str, k: int = 2, n_train: int = 2000, n_test: int = 100_000, iters: int = 30, seed: int = 0
+) -> dict:
     """EM fit of a k-component mixture to n_train samples of P; per iterate the average
     log-likelihoods (train, fresh test sample), the exact KL(P||model) and cross-entropy."""
     P = parse_spec(p_spec)
     if P.dim != 1:
         raise ConfigError(f"mle-vs-kl fits 1-D mixtures; --p {p_spec!r} is {P.dim}-D")
     if k < 1 or n_train < 2 * k or iters < 1:
-        raise ConfigError(f"mle-vs-kl: need k >= 1, n >= 2k and iters >= 1 (got k={k}, n={n_train}, iters={iters})")
+        raise ConfigError(
+            f"mle-vs-kl: need k >= 1, n >= 2k and iters >= 1 (got k={k}, n={n_train}, iters={iters})"
+        )
     gen = torch.Generator().manual_seed(seed)
     x = P.sample(n_train, gen).double()[:, 0]  # (N,)
     x_test = P.sample(n_test, gen).double()  # (M, 1)
@@ -74,17 +80,19 @@ def mle_vs_kl(p_spec: str, k: int = 2, n_train: int = 2000, n_test: int = 100_00
         lq = model.log_prob(xs)
         cross = float(-(ws * P.log_prob(xs).exp() * lq).sum())  # -E_P[log q], exact
         gap = lp_test - ll_test_all  # (M,): log p - log q per test point; its mean estimates KL
-        rows.append({
-            "iter": it,
-            "loglik_train": ll_train,
-            "loglik_test": ll_test,
-            "kl_exact": kl,
-            "minus_loglik_test_minus_entropy": -ll_test - h,
-            "loglik_gap_true_minus_model": ll_true_test - ll_test,
-            "gap_std_error": float(gap.std() / math.sqrt(n_test)),
-            "cross_entropy_exact": cross,
-            "entropy_plus_kl": h + kl,
-        })
+        rows.append(
+            {
+                "iter": it,
+                "loglik_train": ll_train,
+                "loglik_test": ll_test,
+                "kl_exact": kl,
+                "minus_loglik_test_minus_entropy": -ll_test - h,
+                "loglik_gap_true_minus_model": ll_true_test - ll_test,
+                "gap_std_error": float(gap.std() / math.sqrt(n_test)),
+                "cross_entropy_exact": cross,
+                "entropy_plus_kl": h + kl,
+            }
+        )
         fits.append(model.spec())
     return {
         "p": P.spec(),

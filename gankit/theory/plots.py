@@ -57,7 +57,9 @@ def _field(res: dict, path: Path, learned: str, optimum: str, title: str) -> Pat
     m = (p + q).view(n, n)
     keep = (m > 1e-3 * m.max()).numpy()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    lo, hi = torch.quantile(t_star.view(n, n)[torch.from_numpy(keep)], torch.tensor([0.01, 0.99], dtype=t_star.dtype)).tolist()
+    lo, hi = torch.quantile(
+        t_star.view(n, n)[torch.from_numpy(keep)], torch.tensor([0.01, 0.99], dtype=t_star.dtype)
+    ).tolist()
     for ax, vals, label in ((axes[0], t, learned), (axes[1], t_star, optimum)):
         v = vals.view(n, n).numpy().copy()
         v[~keep] = float("nan")
@@ -73,14 +75,18 @@ def _field(res: dict, path: Path, learned: str, optimum: str, title: str) -> Pat
 
 
 def plot_divergence(res: dict, path: Path) -> Path:
-    title = (f"{res['title']}: estimate {res['estimate']:.4f}, exact {res['exact']:.4f} "
-             f"(rel. error {100 * res['rel_error']:.2f}%)")
+    title = (
+        f"{res['title']}: estimate {res['estimate']:.4f}, exact {res['exact']:.4f} "
+        f"(rel. error {100 * res['rel_error']:.2f}%)"
+    )
     return _curves(res, path, "learned critic T(x) = g_f(v(x))", "optimal T*(x) = f'(p/q)", title)
 
 
 def plot_optimal_d(res: dict, path: Path) -> Path:
-    title = (f"D vs D* = p/(p+q): sup error {res['sup_error']:.4f}; V(D) = {res['value']:.4f}, "
-             f"-log 4 + 2 JSD = {res['optimal_value']:.4f}")
+    title = (
+        f"D vs D* = p/(p+q): sup error {res['sup_error']:.4f}; V(D) = {res['value']:.4f}, "
+        f"-log 4 + 2 JSD = {res['optimal_value']:.4f}"
+    )
     return _curves(res, path, "trained D(x)", "D*(x) = p/(p+q)", title)
 
 
@@ -95,14 +101,23 @@ def plot_mle(res: dict, path: Path) -> Path:
     n = len(res["fits"])
     for i in sorted({0, n // 4, n // 2, n - 1}):
         model = parse_spec(res["fits"][i])
-        ax0.plot(xs[:, 0], model.log_prob(xs).exp(), lw=1.2, alpha=0.5 + 0.5 * i / max(n - 1, 1), label=f"EM iterate {i}")
+        ax0.plot(
+            xs[:, 0],
+            model.log_prob(xs).exp(),
+            lw=1.2,
+            alpha=0.5 + 0.5 * i / max(n - 1, 1),
+            label=f"EM iterate {i}",
+        )
     ax0.set_title(f"EM fit of a {res['k']}-component Gaussian mixture", fontsize=10)
     ax0.legend(fontsize=8)
     rows = res["rows"]
     it = [r["iter"] for r in rows]
     ax1.plot(it, [r["kl_exact"] for r in rows], "k-", lw=2, label="KL(P||model), exact (quadrature)")
-    ax1.plot(it, [r["minus_loglik_test_minus_entropy"] for r in rows], "o", ms=4, label="-avg log-lik (test) - H(P)")
-    ax1.plot(it, [r["loglik_gap_true_minus_model"] for r in rows], "x", ms=5, label="avg log-lik gap: true - model (test)")
+    for key, style, label in (
+        ("minus_loglik_test_minus_entropy", "o", "-avg log-lik (test) - H(P)"),
+        ("loglik_gap_true_minus_model", "x", "avg log-lik gap: true - model (test)"),
+    ):
+        ax1.plot(it, [r[key] for r in rows], style, ms=5, label=label)
     ax1.set_xlabel("EM iteration")
     ax1.set_yscale("log")
     ax1.set_title(f"Maximum likelihood = KL minimization (H(P) = {res['entropy']:.4f} nats)", fontsize=10)
@@ -112,7 +127,7 @@ def plot_mle(res: dict, path: Path) -> Path:
 
 def plot_modes(res: dict, path: Path) -> Path:
     P = parse_spec(res["p"])
-    (lo, hi), = P.box()
+    ((lo, hi),) = P.box()
     mid, half = (lo + hi) / 2, (hi - lo) / 2
     xs = torch.linspace(mid - half * 0.45, mid + half * 0.45, 800, dtype=torch.float64)[:, None]
     rows = res["rows"]
@@ -120,15 +135,18 @@ def plot_modes(res: dict, path: Path) -> Path:
     nrows = math.ceil(len(rows) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols, 2.8 * nrows), squeeze=False, sharex=True)
     p = P.log_prob(xs).exp()
-    for ax, r in zip(axes.ravel(), rows):
+    for ax, r in zip(axes.ravel(), rows, strict=False):
         ax.fill_between(xs[:, 0], p, color="0.85", label="target p")
         game = Normal(r["game_mean"], r["game_std"]).log_prob(xs).exp()
         exact = Normal(r["exact_mean"], r["exact_std"]).log_prob(xs).exp()
         ax.plot(xs[:, 0], game, color="tab:red", label="f-GAN game")
         ax.plot(xs[:, 0], exact, "k--", label="exact minimizer")
-        ax.set_title(f"{r['divergence']}: game N({r['game_mean']:.2f}, {r['game_std']:.2f}^2)\n"
-                     f"exact N({r['exact_mean']:.2f}, {r['exact_std']:.2f}^2)", fontsize=8)
-    for ax in axes.ravel()[len(rows):]:
+        ax.set_title(
+            f"{r['divergence']}: game N({r['game_mean']:.2f}, {r['game_std']:.2f}^2)\n"
+            f"exact N({r['exact_mean']:.2f}, {r['exact_std']:.2f}^2)",
+            fontsize=8,
+        )
+    for ax in axes.ravel()[len(rows) :]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("One Gaussian fitted to a two-mode mixture by each f-divergence", fontsize=10)

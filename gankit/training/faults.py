@@ -103,10 +103,10 @@ def check_grads(params: list[nn.Parameter], owner: nn.Module, player: str, step:
         raise DivergenceError(f"{player} gradient of {name} became {bad[1]} at step {step}")
 
 
-def check_params(params: list[nn.Parameter], owner: nn.Module, player: str, step: int) -> None:
-    """Raise DivergenceError naming the first parameter of ``player`` holding NaN/inf."""
+def check_params(params: list[nn.Parameter], owner: nn.Module, step: int) -> None:
+    """Raise DivergenceError naming the first of ``params`` (of ``owner``) holding NaN/inf."""
     with torch.no_grad():
         bad = _first_bad([p.detach() for p in params])
     if bad is not None:
         name = _names(owner).get(id(params[bad[0]]), "?")
-        raise DivergenceError(f"{player} parameter {name} became {bad[1]} after its update at step {step}")
+        raise DivergenceError(f"parameter {name} became {bad[1]} in the updates of step {step}")

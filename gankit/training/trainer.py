@@ -265,11 +265,11 @@ class Trainer:
                             p.clamp_(-self.cfg.clip, self.cfg.clip)
                 with torch.no_grad():
                     recipe.after_update(phase.player)
-                faults.check_params(params, recipe, phase.player, self.state.step)
                 logs.update(out)
                 if phase.player == "G" and self.ema is not None:
                     self.ema.update_parameters(recipe.generator())
         self._freeze(None)
+        faults.check_params(list(recipe.parameters()), recipe, self.state.step)  # once per step
         self.state.step += 1
         self.state.images_seen += self.cfg.batch_size * self.world_size
         return logs
