@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-blocks", type=int, default=2)
+    p.add_argument("--n-down", type=int, default=2)
     p.add_argument("--max-wall-s", type=float, default=3300.0)
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--n-eval", type=int, default=500)
@@ -70,7 +71,7 @@ def main() -> None:
         steps=args.steps,
         batch_size=args.batch_size,
         max_wall_s=args.max_wall_s,
-        model_args={"width": args.width, "n_blocks": args.n_blocks},
+        model_args={"width": args.width, "n_blocks": args.n_blocks, "n_down": args.n_down},
         lr_schedule="linear-decay",
         decay_start=0.5,
         eval_every=args.eval_every,

@@ -86,6 +86,7 @@ def export_generator(trainer, path: str | Path, ema: bool = True) -> Path:
         "spec": json.dumps(_plain_spec(trainer)),
         "kind": trainer.dataset.kind,
         "step": str(trainer.state.step),
+        "images_seen": str(trainer.state.images_seen),  # progress-driven recipes (ProGAN's stage)
         "ema": str(bool(ema and trainer.ema is not None)).lower(),
     }
     try:
@@ -144,11 +145,14 @@ def load_generator(path: str | Path, device: str = "cpu") -> ExportedGenerator:
         from gankit.training.trainer import build
 
         _, recipe = build(cfg)
+        recipe.set_progress(step, int(meta.get("images_seen", "0")))
         G = recipe.generator()
         num_classes = 0
     try:
         G.load_state_dict(tensors)
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model they name ({str(e).splitlines()[0][:200]})") from None
+        raise CheckpointError(
+            f"{path}: weights do not fit the model they name ({str(e).splitlines()[0][:200]})"
+        ) from None
     G.to(device).eval()
     return ExportedGenerator(G, cfg, meta.get("kind", "points"), step, num_classes, recipe)

@@ -14,6 +14,7 @@ records its sha256 in ``gankit/weights/SHA256SUMS``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -107,7 +108,9 @@ def save(name: str, result: dict, seed: int, out_dir: Path = WEIGHTS_DIR) -> Pat
         "torch": torch.__version__,
         "script": "scripts/train_classifier.py",
     }
-    save_file(state, str(path), metadata=meta)
+    # one metadata key: safetensors writes a map's keys in no fixed order, which would make
+    # two runs' files differ in their header although every weight is bit-identical
+    save_file(state, str(path), metadata={"gankit": json.dumps(meta, sort_keys=True)})
     path.chmod(0o644)
     lines = [
         ln

@@ -113,6 +113,17 @@ def test_sample_class_cli(tmp_path, data_dir, capsys):
     assert got.shape == (12, 1, 28, 28)
     np.testing.assert_allclose(got, want3.numpy(), atol=1e-5)
     assert not np.allclose(got, want0.numpy(), atol=1e-3)  # the label reached G
+    # the same through an exported generator
+    weights = tmp_path / "G.safetensors"
+    assert main(["export", run, "-o", str(weights)]) == 0
+    out2 = tmp_path / "three-exported.npy"
+    assert (
+        main(
+            ["sample", "--weights", str(weights), "--class", "3", "-n", "12", "--seed", "5", "-o", str(out2)]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(np.load(out2), got, atol=1e-5)
     png = tmp_path / "three.png"
     assert main(["sample", run, "--class", "3", "-n", "16", "-o", str(png)]) == 0 and png.stat().st_size > 0
     # without --class: the classes in turn

@@ -218,7 +218,6 @@ def build_for(name: str, spec: ModelSpec):
 # Known defects of other components, reported; strict, so a fix turns them into failures
 # that ask for the entry's removal.
 KNOWN_ISSUES = {
-    ("cyclegan", "points"): "nets/cyclegan.py unpacks a non-image sample shape: ValueError, not ConfigError",
     ("progan", "spectral_norm"): "apply_spectral_norm wraps only nn.Linear/Conv layers, so progan's "
     "equalized layers are silently left unnormalized",
 }

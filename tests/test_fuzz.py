@@ -19,20 +19,54 @@ from gankit import config as config_mod
 from gankit.errors import ConfigError, DataError
 
 # Modest and reproducible (derandomized); no shrinking, so a failure costs seconds, not minutes.
-FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
-                phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 FIELDS = config_mod.field_names()
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(["0", "-1", "1e400", "nan", "inf", "none", "true", "1,2", "gp=10", "{}", "{\"a\": 1}",
-                     "mlp", "ns", "lsgan", "8gaussians", "folder:", "adam", "rollback", "cpu", "0.5,0.999"]),
+    st.sampled_from(
+        [
+            "0",
+            "-1",
+            "1e400",
+            "nan",
+            "inf",
+            "none",
+            "true",
+            "1,2",
+            "gp=10",
+            "{}",
+            '{"a": 1}',
+            "mlp",
+            "ns",
+            "lsgan",
+            "8gaussians",
+            "folder:",
+            "adam",
+            "rollback",
+            "cpu",
+            "0.5,0.999",
+        ]
+    ),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                      max_leaves=6)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 keys = st.one_of(st.sampled_from(FIELDS), st.text(max_size=10))
 
 
@@ -50,8 +84,12 @@ SECTIONS = ["data", "model", "loss", "recipe", "data_args", "bogus"]
 assignments = st.one_of(
     st.text(max_size=30),
     st.builds(lambda k, v: f"{k}={v}", st.sampled_from(FIELDS), st.text(max_size=12)),
-    st.builds(lambda s, k, v: f"{s}.{k}={v}", st.sampled_from(SECTIONS),
-              st.sampled_from(["width", "depth", "a", "b", "preset", "limit", "x", ""]), st.text(max_size=8)),
+    st.builds(
+        lambda s, k, v: f"{s}.{k}={v}",
+        st.sampled_from(SECTIONS),
+        st.sampled_from(["width", "depth", "a", "b", "preset", "limit", "x", ""]),
+        st.text(max_size=8),
+    ),
 )
 
 
@@ -72,10 +110,14 @@ HAS_SPEC = importlib.util.find_spec("gankit.theory.spec") is not None
 spec_text = st.one_of(
     st.text(max_size=40),
     st.text(alphabet="normaluifpcxd2m(),.*+-eE0123456789 ", max_size=50),
-    st.builds(lambda name, nums: f"{name}({','.join(nums)})",
-              st.sampled_from(["normal", "uniform", "laplace", "normal2d", "mix", "cauchy"]),
-              st.lists(st.sampled_from(["0", "1", "-1", "0.5", "1e308", "1e999", "-0", ".5", "2e-320", "nan"]),
-                       max_size=6)),
+    st.builds(
+        lambda name, nums: f"{name}({','.join(nums)})",
+        st.sampled_from(["normal", "uniform", "laplace", "normal2d", "mix", "cauchy"]),
+        st.lists(
+            st.sampled_from(["0", "1", "-1", "0.5", "1e308", "1e999", "-0", ".5", "2e-320", "nan"]),
+            max_size=6,
+        ),
+    ),
 )
 
 
@@ -113,12 +155,23 @@ def _idx(magic: int, dims: list[int], body: bytes) -> bytes:
 
 idx_bytes = st.one_of(
     st.binary(max_size=64),
-    st.builds(lambda dims, body: _idx(2051, dims, body),
-              st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=3), st.binary(max_size=64)),
-    st.builds(lambda n, h, w, extra: _idx(2051, [n, h, w], bytes(n * h * w) + extra),
-              st.integers(0, 4), st.integers(0, 4), st.integers(0, 4), st.binary(max_size=3)),
-    st.builds(lambda dims, body: _idx(2049, dims, body), st.lists(st.integers(0, 2**32 - 1), max_size=1),
-              st.binary(max_size=16)),
+    st.builds(
+        lambda dims, body: _idx(2051, dims, body),
+        st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=3),
+        st.binary(max_size=64),
+    ),
+    st.builds(
+        lambda n, h, w, extra: _idx(2051, [n, h, w], bytes(n * h * w) + extra),
+        st.integers(0, 4),
+        st.integers(0, 4),
+        st.integers(0, 4),
+        st.binary(max_size=3),
+    ),
+    st.builds(
+        lambda dims, body: _idx(2049, dims, body),
+        st.lists(st.integers(0, 2**32 - 1), max_size=1),
+        st.binary(max_size=16),
+    ),
 )
 
 

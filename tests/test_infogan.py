@@ -80,7 +80,9 @@ def test_latent_layout_and_noise(tmp_path):
     latent = recipe.noise(500, "cpu", generator=torch.Generator().manual_seed(0))
     z, cats, cont = recipe.split_latent(latent)
     blocks = latent[:, recipe.noise_dim :]
-    assert torch.equal(blocks[:, :3].sum(1), torch.ones(500)) and torch.equal(blocks[:, 3:5].sum(1), torch.ones(500))
+    assert torch.equal(blocks[:, :3].sum(1), torch.ones(500)) and torch.equal(
+        blocks[:, 3:5].sum(1), torch.ones(500)
+    )
     assert set(cats[0].tolist()) == {0, 1, 2} and set(cats[1].tolist()) == {0, 1}
     assert cont.min() >= -1 and cont.max() <= 1 and cont.shape == (500, 2)
     assert abs(float(cont.mean())) < 0.1 and float(cont.var()) == pytest.approx(1 / 3, abs=0.05)  # U(-1, 1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.errors import DataError
+from gankit.errors import ConfigError, DataError
 from gankit.metrics import evaluate_images, features, load_classifier
 from gankit.metrics import images as image_metrics
 
@@ -37,7 +37,7 @@ def test_a_corrupt_weights_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_unknown_classifier_names_the_choices():
-    with pytest.raises(Exception, match="mnist, fashion-mnist"):
+    with pytest.raises(ConfigError, match="mnist, fashion-mnist"):
         load_classifier("cifar10")
 
 

@@ -23,8 +23,18 @@ from gankit.training.trainer import Trainer
 
 def tiny(out: Path, **kw) -> Config:
     """A run that takes well under a second per few steps on one CPU thread."""
-    base = dict(data="8gaussians", steps=6, batch_size=32, n_eval=64, eval_every=1000, ckpt_every=2,
-                model_args={"width": 16, "depth": 1}, device="cpu", progress="none", out=str(out))
+    base = dict(
+        data="8gaussians",
+        steps=6,
+        batch_size=32,
+        n_eval=64,
+        eval_every=1000,
+        ckpt_every=2,
+        model_args={"width": 16, "depth": 1},
+        device="cpu",
+        progress="none",
+        out=str(out),
+    )
     base.update(kw)
     return Config(**base)
 
@@ -48,8 +58,13 @@ def same_state(a, b, where="state") -> None:
 def comparable(state: dict) -> dict:
     """The parts of a checkpoint that must match between two runs (not wall time)."""
     train = {k: v for k, v in state["train"].items() if k != "wall_s"}
-    return {"train": train, "recipe": state["recipe"], "ema": state["ema"],
-            "optimizers": state["optimizers"], "rng": state["rng"]}
+    return {
+        "train": train,
+        "recipe": state["recipe"],
+        "ema": state["ema"],
+        "optimizers": state["optimizers"],
+        "rng": state["rng"],
+    }
 
 
 @pytest.fixture
@@ -204,8 +219,9 @@ def test_sigterm_mid_step_checkpoints_at_the_step_boundary(tmp_path, fast):
     with pytest.raises(faults.TrainingStopped) as e:
         t.fit(progress=False)
     assert e.value.exit_code == 143
-    assert str(e.value) == (f"SIGTERM received at step 3; checkpoint saved. Resume with: "
-                            f"gankit train --resume {tmp_path / 'run'}")
+    assert str(e.value) == (
+        f"SIGTERM received at step 3; checkpoint saved. Resume with: gankit train --resume {tmp_path / 'run'}"
+    )
     assert signal.getsignal(signal.SIGTERM) == handler_before  # handlers restored
     path, state = ckpt.load_latest(tmp_path / "run")
     assert path.name == "step-00000003.pt"
@@ -323,7 +339,10 @@ def test_truncated_checkpoint_falls_back_to_previous(tmp_path, fast):
     newest = run / "checkpoints" / "step-00000004.pt"
     data = newest.read_bytes()
     newest.write_bytes(data[: len(data) // 2])
-    with pytest.warns(UserWarning, match=r"step-00000004\.pt is corrupt or truncated.*using the previous good checkpoint step-00000002\.pt"):
+    with pytest.warns(
+        UserWarning,
+        match=r"step-00000004\.pt is corrupt or truncated.*using the previous good checkpoint step-00000002\.pt",
+    ):
         t = Trainer.from_run(run)
     assert t.state.step == 2
     # The manifest records what the file should be.

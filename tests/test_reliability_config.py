@@ -63,7 +63,9 @@ def test_bad_config_is_one_line_exit_2_no_folder(tmp_path, capsys, args, fragmen
 @pytest.mark.skipif("began" not in OBJECTIVES, reason="began objective not present")
 def test_objective_needing_a_model_feature(tmp_path, capsys):
     out = tmp_path / "run"
-    rc, err = run_cli(["train", "--loss", "began", "--model", "mlp", "--steps", "2", "--out", str(out)], capsys)
+    rc, err = run_cli(
+        ["train", "--loss", "began", "--model", "mlp", "--steps", "2", "--out", str(out)], capsys
+    )
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "model 'mlp'" in err and "energies" in err and "--model began" in err
     assert not out.exists()
@@ -71,9 +73,26 @@ def test_objective_needing_a_model_feature(tmp_path, capsys):
 
 def test_image_size_the_model_cannot_make(tmp_path, capsys, data_dir):
     out = tmp_path / "run"
-    rc, err = run_cli(["train", "--data", "mnist", "--data-dir", str(data_dir), "--set", "data.limit=64",
-                       "--set", "data.image_size=20", "--model", "dcgan", "--steps", "2", "--out", str(out)],
-                      capsys)
+    rc, err = run_cli(
+        [
+            "train",
+            "--data",
+            "mnist",
+            "--data-dir",
+            str(data_dir),
+            "--set",
+            "data.limit=64",
+            "--set",
+            "data.image_size=20",
+            "--model",
+            "dcgan",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "cannot make 20x20 images" in err and "allowed sizes:" in err
     assert not out.exists()
@@ -82,15 +101,23 @@ def test_image_size_the_model_cannot_make(tmp_path, capsys, data_dir):
 def test_resume_of_a_folder_without_checkpoints(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     rc, err = run_cli(["train", "--resume", str(tmp_path / "empty")], capsys)
-    assert rc == 2 and err.startswith("gankit: error: no checkpoint in") and len(err.strip().splitlines()) == 1
+    assert (
+        rc == 2 and err.startswith("gankit: error: no checkpoint in") and len(err.strip().splitlines()) == 1
+    )
 
 
 def test_real_process_exit_code_and_stderr(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     args = ["--loss", "lsgan", "--set", "loss.a=1", "--set", "loss.b=1"]
-    p = subprocess.run([sys.executable, "-m", "gankit", "train", *args, "--out", str(out)],
-                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "gankit", "train", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("gankit: error: ")
     assert "a=1.0 and b=1.0 are equal" in p.stderr and "Traceback" not in p.stderr

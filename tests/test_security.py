@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_reliability import fast, tiny  # noqa: F401  (fast: fixture)
 
 from gankit.cli import main
 from gankit.errors import CheckpointError, DataError
 from gankit.training import checkpoint as ckpt
 from gankit.training.trainer import Trainer
-from test_reliability import fast, tiny  # noqa: F401  (fast: fixture)
 
 
 class Payload:
@@ -35,7 +35,12 @@ def malicious_checkpoint(path: Path, marker: Path) -> None:
     matches, so only the safe loader stands between the file and the payload."""
     torch.save({"format": ckpt.FORMAT, "version": ckpt.VERSION, "config": "{}", "x": Payload(marker)}, path)
     data = path.read_bytes()
-    manifest = {"format": ckpt.FORMAT, "step": 5, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    manifest = {
+        "format": ckpt.FORMAT,
+        "step": 5,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
     path.with_suffix(".json").write_text(json.dumps(manifest))
 
 
@@ -63,8 +68,12 @@ def test_run_folder_with_malicious_checkpoint(tmp_path, capsys):
     malicious_checkpoint(run / "checkpoints" / "step-00000005.pt", marker)
     with pytest.raises(CheckpointError, match="refusing to load"):
         Trainer.from_run(run)
-    for argv in (["eval", str(run)], ["train", "--resume", str(run)], ["sample", str(run), "-o", str(tmp_path / "s.npy")],
-                 ["export", str(run), "-o", str(tmp_path / "G.safetensors")]):
+    for argv in (
+        ["eval", str(run)],
+        ["train", "--resume", str(run)],
+        ["sample", str(run), "-o", str(tmp_path / "s.npy")],
+        ["export", str(run), "-o", str(tmp_path / "G.safetensors")],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("gankit: error: refusing to load") and err.count("\n") == 1, err
@@ -77,7 +86,9 @@ def test_malicious_newest_checkpoint_falls_back_to_good_one(tmp_path, fast):  # 
     run = tmp_path / "run"
     Trainer(tiny(run, steps=4)).fit(progress=False)
     malicious_checkpoint(run / "checkpoints" / "step-00000009.pt", marker)
-    with pytest.warns(UserWarning, match="refusing to load.*using the previous good checkpoint step-00000004.pt"):
+    with pytest.warns(
+        UserWarning, match="refusing to load.*using the previous good checkpoint step-00000004.pt"
+    ):
         t = Trainer.from_run(run)
     assert t.state.step == 4 and not marker.exists()
 
@@ -109,7 +120,20 @@ def test_export_roundtrip_ema_generator(tmp_path, fast, capsys):  # noqa: F811
 
     # The CLI: export from the run folder, sample from the file alone; same as sampling the run.
     assert main(["export", str(run), "-o", str(tmp_path / "cli.safetensors")]) == 0
-    assert main(["sample", "--weights", str(tmp_path / "cli.safetensors"), "-n", "20", "-o", str(tmp_path / "a.npy")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--weights",
+                str(tmp_path / "cli.safetensors"),
+                "-n",
+                "20",
+                "-o",
+                str(tmp_path / "a.npy"),
+            ]
+        )
+        == 0
+    )
     assert main(["sample", str(run), "-n", "20", "-o", str(tmp_path / "b.npy")]) == 0
     import numpy as np
 
@@ -157,9 +181,9 @@ def _zip(path: Path, members: list[tuple[str, str, str]]) -> Path:
         for name, kind, arg in members:
             info = zipfile.ZipInfo(name)
             if kind == "symlink":
-                info.external_attr = (0o120777 << 16)
+                info.external_attr = 0o120777 << 16
             else:
-                info.external_attr = (0o100644 << 16)
+                info.external_attr = 0o100644 << 16
             zf.writestr(info, arg)
     return path
 
@@ -196,9 +220,14 @@ def test_safe_extract_extracts_plain_archives(tmp_path, fmt):
     from gankit.data.archive import safe_extract
 
     make = _tar if fmt == "tar" else _zip
-    archive = make(tmp_path / f"a.{fmt}", [("data/x.txt", "file", "hello"), ("data/sub/y.txt", "file", "world")])
+    archive = make(
+        tmp_path / f"a.{fmt}", [("data/x.txt", "file", "hello"), ("data/sub/y.txt", "file", "world")]
+    )
     out = safe_extract(archive, tmp_path / "dest")
-    assert sorted(p.relative_to(tmp_path / "dest").as_posix() for p in out) == ["data/sub/y.txt", "data/x.txt"]
+    assert sorted(p.relative_to(tmp_path / "dest").as_posix() for p in out) == [
+        "data/sub/y.txt",
+        "data/x.txt",
+    ]
     assert (tmp_path / "dest" / "data" / "x.txt").read_text() == "hello"
 
 

@@ -24,8 +24,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
 color:#1d1d1f;background:#fff;line-height:1.45;padding:0 16px}
 h1{font-size:1.6em;margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .meta{color:#555;font-size:.92em}
-table{border-collapse:collapse;margin:12px 0}th,td{padding:5px 10px;border-bottom:1px solid #e4e4e4;text-align:right}
-th{background:#f4f4f6;position:sticky;top:0}td.l,th.l{text-align:left}
+table{border-collapse:collapse;margin:12px 0}th,td{padding:5px 10px;white-space:nowrap;border-bottom:1px solid #e4e4e4;text-align:right}
+th{white-space:normal;background:#f4f4f6;position:sticky;top:0}td.l,th.l{text-align:left}
 tr:hover td{background:#fafafc}.bad{color:#b00020;font-weight:600}.ok{color:#16723a}
 .samples td{vertical-align:top;text-align:center;font-size:.85em}
 .samples img{width:260px;height:auto;border:1px solid #ddd;border-radius:4px}

@@ -147,6 +147,11 @@ def build_cyclegan(spec: ModelSpec, opts: CycleGANOptions) -> dict[str, nn.Modul
         raise ConfigError(
             "model cyclegan translates images between two domains; use it with --recipe cyclegan"
         )
+    if len(spec.sample_shape) != 3 or len(target) != 3:
+        raise ConfigError(
+            f"model cyclegan needs images (C, H, W) in both domains, got samples shaped "
+            f"{tuple(spec.sample_shape)} and {tuple(target)}"
+        )
     (c_a, h, w), (c_b, h_b, w_b) = spec.sample_shape, target
     if (h, w) != (h_b, w_b):
         raise ConfigError(f"cyclegan needs both domains at one size, got {h}x{w} and {h_b}x{w_b}")

@@ -90,6 +90,17 @@ def average_gradients(params: list[torch.nn.Parameter]) -> None:
         offset += n
 
 
+def any_flags(*flags: bool) -> list[bool]:
+    """Each flag true on any rank -> true on every rank (one small all-reduce)."""
+    if not initialized() or dist.get_world_size() == 1:
+        return list(flags)
+    t = torch.tensor([float(f) for f in flags])
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
+
+
 def broadcast_module(module: torch.nn.Module) -> None:
     """Copy rank 0's parameters and buffers to every rank."""
     if not initialized() or dist.get_world_size() == 1:

@@ -53,7 +53,9 @@ class MetricsLog:
                     keep.append(line)
             except json.JSONDecodeError:
                 continue  # a torn last line from a crash
-        self.path.write_text("".join(line + "\n" for line in keep))
+        from gankit.training.checkpoint import atomic_write_bytes  # a kill here must not lose the log
+
+        atomic_write_bytes(self.path, "".join(line + "\n" for line in keep).encode())
 
     def append(self, row: dict[str, Any]) -> None:
         with open(self.path, "a") as f:

@@ -144,7 +144,13 @@ class Trainer:
         for k, v in (overrides or {}).items():
             merged[k] = v
         cfg = config_mod.resolve(config_mod.from_dict(merged))
-        differing = config_mod.diff(saved, config_mod.to_dict(cfg))
+        # Compare with the saved config resolved again, so options added to a component after
+        # the run was saved (with their defaults) do not count as a change.
+        try:
+            saved_now = config_mod.to_dict(config_mod.resolve(config_mod.from_dict(saved)))
+        except ConfigError:
+            saved_now = saved
+        differing = config_mod.diff(saved_now, config_mod.to_dict(cfg))
         if differing:
             shown = ", ".join(f"{k} (saved {saved.get(k)!r}, now {getattr(cfg, k, None)!r})" for k in differing[:4])
             raise ConfigError(f"cannot resume {run_dir} with a different config: {shown}")
@@ -321,6 +327,9 @@ class Trainer:
                 step = self.state.step
                 # A wall-clock budget (cumulative over resumes) ends the run like its last step.
                 out_of_time = cfg.max_wall_s > 0 and time.perf_counter() - t_start >= cfg.max_wall_s
+                stopping = stop.signum is not None
+                if self.world_size > 1:  # every rank stops at the same step, or none does
+                    stopping, out_of_time = distributed.any_flags(stopping, out_of_time)
                 if step % 25 == 0 or step == cfg.steps:
                     now = time.perf_counter()
                     ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
@@ -338,12 +347,13 @@ class Trainer:
                 if step % ckpt_every == 0 or step == cfg.steps or out_of_time:
                     self.state.wall_s = time.perf_counter() - t_start
                     self.save_checkpoint()
-                if stop.signum is not None and self.state.step < cfg.steps:
+                if stopping and self.state.step < cfg.steps:
                     if self._saved_step != step:
                         self.state.wall_s = time.perf_counter() - t_start
                         self.save_checkpoint()
                     raise faults.TrainingStopped(
-                        f"{stop.name} received at step {step}; checkpoint saved. Resume with: "
+                        f"{stop.name or 'stop signal (another process)'} received at step {step}; "
+                        "checkpoint saved. Resume with: "
                         f"gankit train --resume {self.run_dir}",
                         stop.exit_code,
                     )
@@ -478,6 +488,7 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         state = self.state_dict()  # collective under torchrun
         if not self.is_main:
+            self._saved_step = self.state.step
             return None
         for t in self.recipe.state_dict().values():
             if t.is_floating_point() and not torch.isfinite(t).all():
