@@ -86,8 +86,8 @@ def configure_sample(p):
         z = trainer.recipe.noise(args.n, "cpu", generator=gen)
         G = trainer.sampling_generator()
         G.eval()
-        samples = trainer.recipe.sample(z.to(trainer.device), None if y is None else y.to(trainer.device), G=G)
-        samples = samples.float().cpu()
+        y = None if y is None else y.to(trainer.device)
+        samples = trainer.recipe.sample(z.to(trainer.device), y, G=G).float().cpu()
         title = f"{trainer.cfg.data} / {trainer.cfg.loss}, step {trainer.state.step}"
         out = write_samples(samples, Path(args.output), trainer.dataset.kind, title, trainer.dataset)
         print(f"wrote {args.n} samples to {out}")
