@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-blocks", type=int, default=2)
-    p.add_argument("--n-down", type=int, default=2)
+    p.add_argument("--n-down", type=int, default=1)
     p.add_argument("--max-wall-s", type=float, default=3300.0)
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--n-eval", type=int, default=500)

@@ -304,6 +304,20 @@ def _check_range(cfg: Config) -> None:
         raise ConfigError(f"device={dev!r} is not allowed; choose auto, cpu, cuda or cuda:N")
 
 
+def _check_label_smoothing(loss: str, loss_args: dict, objectives) -> None:
+    """One-sided label smoothing (Salimans et al. 2016, sec. 3.4) moves the real target of a
+    probability logit; refuse it by name for objectives that have no such target."""
+    if "label_smoothing" not in (loss_args or {}) or loss not in objectives:
+        return
+    if not getattr(objectives.get(loss).factory, "supports_label_smoothing", False):
+        able = [n for n in objectives.names() if getattr(objectives.get(n).factory, "supports_label_smoothing", False)]
+        raise ConfigError(
+            f"loss.label_smoothing is defined only for objectives whose discriminator outputs a "
+            f"real-vs-fake probability logit ({', '.join(able)}); objective {loss!r} has no real "
+            "target to smooth: drop the option or use --loss ns"
+        )
+
+
 def resolve(cfg: Config) -> Config:
     """Return a complete copy: component options filled, objective defaults applied, ranges checked."""
     from gankit import registries  # imports every component so the registries are full
@@ -314,6 +328,7 @@ def resolve(cfg: Config) -> Config:
     recommended = getattr(registries.RECIPES.get(cfg.recipe).factory, "recommended", {})
     cfg.model = cfg.model or recommended.get("model", "mlp")
     cfg.loss = cfg.loss or recommended.get("loss", "ns")
+    _check_label_smoothing(cfg.loss, cfg.loss_args, registries.OBJECTIVES)
     for kind, attr in COMPONENT_ARGS.items():
         registry = registries.BY_KIND[kind]
         name = getattr(cfg, kind)

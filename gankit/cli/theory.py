@@ -218,26 +218,30 @@ def configure_modes(p):
         budget = GameBudget(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
         out = _out_dir(args, "modes")
         r = modes(args.p, names, budget)
+        keys = (
+            "game_mean",
+            "game_std",
+            "exact_mean",
+            "exact_std",
+            "local_mean",
+            "local_std",
+            "game_divergence",
+            "exact_divergence",
+        )
         table = [
-            ("divergence", "game mean", "game std", "exact mean", "exact std", "D_f(game)", "D_f(exact)")
-        ]
-        for row in r["rows"]:
-            table.append(
-                (
-                    row["divergence"],
-                    *(
-                        _g(row[k])
-                        for k in (
-                            "game_mean",
-                            "game_std",
-                            "exact_mean",
-                            "exact_std",
-                            "game_divergence",
-                            "exact_divergence",
-                        )
-                    ),
-                )
+            (
+                "divergence",
+                "game mean",
+                "game std",
+                "exact mean",
+                "exact std",
+                "local mean",
+                "local std",
+                "D_f(game)",
+                "D_f(exact)",
             )
+        ]
+        table += [(row["divergence"], *(_g(row[k]) for k in keys)) for row in r["rows"]]
         return _finish(args, out, r, plot_modes, table)
 
     return run

@@ -9,13 +9,16 @@ from torch import nn
 
 from gankit.data.base import Batch
 from gankit.errors import ConfigError
-from gankit.nets.base import ModelSpec, build_networks, has_batchnorm
+from gankit.nets.base import ModelSpec, has_batchnorm
 from gankit.penalties import PENALTIES
 from gankit.recipes.base import RECIPES, BuildContext, Phase, Recipe
+from gankit.tricks import TrickOptions, build_with_tricks
 
 
 @dataclasses.dataclass
-class PlainOptions:
+class PlainOptions(TrickOptions):
+    # The remedies against mode collapse (feature_matching ... unroll_inner) come from
+    # TrickOptions, see gankit/tricks and docs/mode_collapse.md.
     conditional: bool = False  # condition G and D on the dataset's labels
     # Reuse the generator's forward pass of the last D update in the G update when nothing
     # changed G in between (the DCGAN reference does this), saving one G forward per step.
@@ -44,7 +47,7 @@ class TwoPlayer(Recipe):
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, objective, penalties: dict[str, float],
-                 n_critic: int, conditional: bool = False, reuse_fake: bool = True):
+                 n_critic: int, conditional: bool = False, reuse_fake: bool = True, tricks=None):
         super().__init__()
         self.G, self.D, self.objective = G, D, objective
         self.penalties = {name: (PENALTIES.get(name).factory, w) for name, w in penalties.items() if w}
@@ -53,6 +56,7 @@ class TwoPlayer(Recipe):
         self.reuse_fake = reuse_fake
         self.joint_d_call = not has_batchnorm(D)
         self._cached = None  # (z, y, fake with graph) from the last D update
+        self.tricks = tricks  # gankit.tricks.game.Tricks: loss-side remedies (None: off)
 
     # --- contract -------------------------------------------------------------------------
     def parameters_of(self, player):
@@ -79,7 +83,16 @@ class TwoPlayer(Recipe):
         return (G or self.G)(z, y if self.conditional else None)
 
     def critic(self, x, y=None):
-        return self.D(x, y if self.conditional else None)
+        D = getattr(self.D, "per_sample", self.D)  # a packed D (PacGAN) scores packs of copies
+        return D(x, y if self.conditional else None)
+
+    def penalty_inputs(self, real, fake, y):
+        """(critic, real, fake) the penalties see: D and the batches, or D's own view (PacGAN:
+        the packed batches)."""
+        view = getattr(self.D, "penalty_view", None)
+        if view is not None:
+            return view(real, fake, y)
+        return (lambda x: self.D(x, y)), real, fake
 
     # --- losses ---------------------------------------------------------------------------
     def _labels(self, batch: Batch):
@@ -94,7 +107,8 @@ class TwoPlayer(Recipe):
         """D on real and fake: (d_real (N,), d_fake (N,))."""
         if self.joint_d_call:
             both = self.d_forward(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
-            return both[: real.shape[0]], both[real.shape[0] :]
+            n_real = both.shape[0] * real.shape[0] // (real.shape[0] + fake.shape[0])  # packs (PacGAN)
+            return both[:n_real], both[n_real:]
         return self.d_forward(real, y), self.d_forward(fake, y)
 
     def generate(self, n, device, y):
@@ -116,10 +130,14 @@ class TwoPlayer(Recipe):
         d_real, d_fake = self._d_outputs(real, fake, y)
         loss = self.objective.d_loss(d_real, d_fake)
         logs = {"loss_d": loss.detach()}
+        if self.penalties:
+            critic, p_real, p_fake = self.penalty_inputs(real, fake, y)
         for name, (fn, weight) in self.penalties.items():
-            value = fn(lambda x: self.D(x, y), real, fake, d_real)
+            value = fn(critic, p_real, p_fake, d_real)
             loss = loss + weight * value
             logs[name] = value.detach()
+        if self.tricks is not None:
+            loss, logs = self.tricks.d_extra(self, loss, logs)
         self._last_d = (d_real.detach(), d_fake.detach())
         return loss, logs
 
@@ -130,8 +148,14 @@ class TwoPlayer(Recipe):
         else:
             _, fake = self.generate(batch.x.shape[0], batch.x.device, y)
         self._cached = None
+        if self.tricks is not None:
+            return self.tricks.g_step(self, batch.x, fake, y)
+        return self.g_adversarial(batch.x, fake, y)
+
+    def g_adversarial(self, real, fake, y):
+        """The objective's generator loss of ``fake`` (and its logs)."""
         if self.objective.g_needs_real:
-            d_real, d_fake = self._d_outputs(batch.x, fake, y)
+            d_real, d_fake = self._d_outputs(real, fake, y)
             loss = self.objective.g_loss(d_fake, d_real)
         else:
             loss = self.objective.g_loss(self.d_forward(fake, y), None)
@@ -144,6 +168,8 @@ class TwoPlayer(Recipe):
     def after_update(self, player):
         if player == "D":
             self.objective.update_state(*self._last_d)
+        if self.tricks is not None:
+            self.tricks.after_update(self, player)
 
     def stats(self):
         return {k: float(v) for k, v in self.objective.stats().items()}
@@ -160,6 +186,6 @@ def build_plain(ctx: BuildContext) -> TwoPlayer:
                 f"recipe.conditional=true needs labeled data; dataset {ctx.dataset.name!r} has no labels"
             )
         num_classes = ctx.dataset.num_classes
-    nets = build_networks(ctx.cfg.model, model_spec(ctx, num_classes), ctx.cfg.model_args)
-    return TwoPlayer(nets["G"], nets["D"], ctx.objective, ctx.cfg.penalties, ctx.cfg.n_critic,
-                     conditional=opts.conditional, reuse_fake=opts.reuse_fake)
+    G, D, tricks = build_with_tricks(ctx.cfg, model_spec(ctx, num_classes), opts)
+    return TwoPlayer(G, D, ctx.objective, ctx.cfg.penalties, ctx.cfg.n_critic,
+                     conditional=opts.conditional, reuse_fake=opts.reuse_fake, tricks=tricks)
