@@ -174,7 +174,7 @@ def test_feature_matching_replace_is_the_features_distance(tmp_path):
     fake = tr.recipe.G(tr.recipe.noise(16, "cpu"))
     D = tr.recipe.D
     by_hand = (D.features(batch.x).mean(0) - D.features(fake).mean(0)).square().sum()
-    assert float(loss) == pytest.approx(3.0 * float(by_hand), rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(3.0 * float(by_hand.detach()), rel=1e-5)
 
 
 # --- unrolled GAN ----------------------------------------------------------------------------
