@@ -50,7 +50,7 @@ def reevaluate(run_dir: Path, n: int) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/bench-cyclegan-mnist")
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-blocks", type=int, default=2)

@@ -128,11 +128,12 @@ def score(loss: str, a: argparse.Namespace, folder: Path) -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     IMG.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"dcgan_mnist_{loss}.json").write_text(json.dumps(result, indent=1))
+    name = f"dcgan_mnist_{loss}{a.suffix}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
     last = folder / "pictures" / f"step-{snapshots[-1]['step']:08d}.png"
-    shutil.copyfile(last, IMG / f"dcgan_mnist_{loss}.png")
+    shutil.copyfile(last, IMG / f"{name}.png")
     if (folder / "pictures" / "progress.gif").exists():
-        shutil.copyfile(folder / "pictures" / "progress.gif", IMG / f"dcgan_mnist_{loss}.gif")
+        shutil.copyfile(folder / "pictures" / "progress.gif", IMG / f"{name}.gif")
 
 
 def floor(a: argparse.Namespace) -> None:
@@ -175,7 +176,7 @@ def report() -> str:
         if path.exists():
             rows = json.loads(path.read_text())["rows"]
             pts = ", ".join(
-                f"{r['cpu_s'] / 60:.0f} min: {fmt(r.get('fid_lenet'))} / {r.get('class_coverage')}"
+                f"{r['cpu_s'] / 60:.1f} min: {fmt(r.get('fid_lenet'))} / {r.get('class_coverage')}"
                 for r in rows
             )
             lines.append(f"- {loss}: {pts}")
@@ -192,6 +193,7 @@ def main():
     p.add_argument("--out", default="/tmp/gankit-bench")
     p.add_argument("--n-eval", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--suffix", default="", help="appended to the result names, e.g. _15min")
     p.add_argument("--score-only", action="store_true", help="score the saved snapshots again")
     p.add_argument("--report", action="store_true")
     a = p.parse_args()
@@ -200,7 +202,7 @@ def main():
     elif a.loss == "floor":
         floor(a)
     elif a.loss:
-        folder = Path(a.out) / f"dcgan-mnist-{a.loss}"
+        folder = Path(a.out) / f"dcgan-mnist-{a.loss}{a.suffix}"
         if not a.score_only:
             train(a.loss, a, folder)
         score(a.loss, a, folder)

@@ -325,3 +325,15 @@ def test_channels_match_the_papers_table_2():
     opts = ProGANOptions(fmap_base=8192, fmap_max=512)
     got = [channels(opts, 4 * 2**i) for i in range(9)]  # 4 ... 1024
     assert got == [512, 512, 512, 512, 256, 128, 64, 32, 16]
+
+
+def test_exported_generator_samples_at_the_runs_resolution(tmp_path, monkeypatch):
+    import gankit.viz.pictures
+    from gankit.export import export_generator, load_generator
+
+    monkeypatch.setattr(gankit.viz.pictures, "draw_run_pictures", lambda trainer, folder: {})
+    t = Trainer(tiny_cfg(tmp_path, steps=3, eval_every=3, **PROGAN))
+    t.fit(progress=False)
+    gen = load_generator(export_generator(t, tmp_path / "G.safetensors"))
+    assert gen.recipe.stage() == (1, 0.25)  # the stage of the next step: 12 images seen
+    assert gen.sample(2).shape == (2, 1, 8, 8)

@@ -16,12 +16,28 @@ from gankit.errors import ConfigError
 from gankit.nets.base import ModelSpec
 from gankit.tricks import TrickOptions, build_with_tricks
 from gankit.tricks.game import HistoricalAverage, feature_matching_loss
-from gankit.tricks.layers import MinibatchDiscrimination, MinibatchStdFeature, VBNGenerator, VirtualBatchNorm, pack
+from gankit.tricks.layers import (
+    MinibatchDiscrimination,
+    MinibatchStdFeature,
+    VBNGenerator,
+    VirtualBatchNorm,
+    pack,
+)
 
 
 def tiny(tmp_path, **kw) -> Config:
-    base = {"data": "ring", "steps": 2, "eval_every": 2, "batch_size": 16, "n_eval": 64, "device": "cpu",
-            "progress": "none", "lr": 1e-3, "model_args": {"width": 16, "depth": 2}, "out": str(tmp_path / "run")}
+    base = {
+        "data": "ring",
+        "steps": 2,
+        "eval_every": 2,
+        "batch_size": 16,
+        "n_eval": 64,
+        "device": "cpu",
+        "progress": "none",
+        "lr": 1e-3,
+        "model_args": {"width": 16, "depth": 2},
+        "out": str(tmp_path / "run"),
+    }
     return Config(**{**base, **kw})
 
 
@@ -40,8 +56,15 @@ OPTIONS = {
     "vbn": {"vbn": 8},
     "pack": {"pack": 4},
     "unrolled": {"unrolled": True, "unroll_steps": 2},
-    "all_at_once": {"feature_matching": "add", "minibatch_disc": 4, "mbstd": 2, "hist_avg_d": 0.1, "pack": 2,
-                    "unrolled": True, "unroll_steps": 1},
+    "all_at_once": {
+        "feature_matching": "add",
+        "minibatch_disc": 4,
+        "mbstd": 2,
+        "hist_avg_d": 0.1,
+        "pack": 2,
+        "unrolled": True,
+        "unroll_steps": 1,
+    },
 }
 
 
@@ -133,7 +156,9 @@ def test_historical_average_penalty_by_hand():
     # (4-2)^2 + (0-2)^2 + (3-1)^2 = 12
     assert float(avg.penalty([torch.tensor([4.0, 0.0]), torch.tensor([[3.0]])])) == pytest.approx(12.0)
     avg.update([torch.tensor([4.0, 8.0]), torch.tensor([[1.0]])])  # means of 3 values: [8/3, 4], [[1]]
-    assert torch.allclose(avg.means[0], torch.tensor([8 / 3, 4.0])) and float(avg.means[1]) == pytest.approx(1.0)
+    assert torch.allclose(avg.means[0], torch.tensor([8 / 3, 4.0])) and float(avg.means[1]) == pytest.approx(
+        1.0
+    )
 
 
 def test_historical_averaging_resume_is_bit_identical(tmp_path, monkeypatch):
@@ -284,3 +309,20 @@ def test_options_are_listed_with_defaults():
     assert opts["pack"] == 1 and opts["unroll_steps"] == 5 and opts["feature_matching"] == "off"
     with pytest.raises(ConfigError, match="feature_matching"):
         RECIPES.resolve_options("plain", {"feature_matching": "sometimes"})
+
+
+def test_all_options_keep_ranks_identical_under_two_processes(tmp_path):
+    from test_distributed import run_world  # tests/ is on sys.path under pytest
+
+    recipe_args = {**OPTIONS["all_at_once"], "hist_avg_g": 0.1, "vbn": 8}
+    kw = dict(
+        loss="ns",
+        batch_size=16,
+        steps=2,
+        recipe_args=recipe_args,
+        model_args={"width": 16, "depth": 2, "g_norm": "batch"},
+    )
+    states = run_world(tmp_path, 2, kw, tag="tricks")
+    assert any(".hist.G.mean_" in k for k in states[0]) and "G.z_ref" in states[0]
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k]), f"ranks differ in {k}"

@@ -41,18 +41,24 @@ def build_with_tricks(cfg, spec: ModelSpec, opts: TrickOptions) -> tuple[nn.Modu
                 f"is not (use e.g. {cfg.batch_size - cfg.batch_size % m or m})"
             )
         if spec.num_classes:
-            raise ConfigError("recipe.pack does not combine with recipe.conditional (a pack has no single label)")
+            raise ConfigError(
+                "recipe.pack does not combine with recipe.conditional (a pack has no single label)"
+            )
         shape = tuple(spec.sample_shape)
         packed = dataclasses.replace(spec, sample_shape=(m * shape[0], *shape[1:]))
         D = build_networks(cfg.model, packed, cfg.model_args)["D"]  # built for the packed input
     feature_dim = getattr(D, "feature_dim", 0)
-    for option, on in (("feature_matching", opts.feature_matching != "off"), ("minibatch_disc", opts.minibatch_disc),
-                       ("mbstd", opts.mbstd)):
+    for option, on in (
+        ("feature_matching", opts.feature_matching != "off"),
+        ("minibatch_disc", opts.minibatch_disc),
+        ("mbstd", opts.mbstd),
+    ):
         if on:
             _need_body(D, cfg.model, option)
     if opts.minibatch_disc:
-        D = BatchStatsD(D, MinibatchDiscrimination(feature_dim, opts.minibatch_disc, opts.mbd_dims),
-                        opts.minibatch_disc)
+        D = BatchStatsD(
+            D, MinibatchDiscrimination(feature_dim, opts.minibatch_disc, opts.mbd_dims), opts.minibatch_disc
+        )
     if opts.mbstd:
         D = BatchStatsD(D, MinibatchStdFeature(opts.mbstd), 1)
     if m > 1:

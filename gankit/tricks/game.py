@@ -48,7 +48,9 @@ class HistoricalAverage(nn.Module):
 class Tricks(nn.Module):
     """The loss-side options for one :class:`TwoPlayer`; ``recipe`` is passed in each call."""
 
-    def __init__(self, opts: TrickOptions, params: dict[str, list[nn.Parameter]], lr_d: float, feature_dim: int):
+    def __init__(
+        self, opts: TrickOptions, params: dict[str, list[nn.Parameter]], lr_d: float, feature_dim: int
+    ):
         super().__init__()
         self.fm_mode, self.fm_weight = opts.feature_matching, opts.fm_weight
         self.fm_dim = feature_dim  # D's own body features, before any appended batch statistics
@@ -108,16 +110,22 @@ class Tricks(nn.Module):
 
         def outputs(ps):
             if recipe.joint_d_call:
-                both = functional_call(D, {**ps, **buffers}, (torch.cat([real, fake]), None if y is None else torch.cat([y, y])))
+                both = functional_call(
+                    D, {**ps, **buffers}, (torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+                )
                 return both[: both.shape[0] // 2], both[both.shape[0] // 2 :]
             return d_call(ps, real), d_call(ps, fake)
 
         names = list(params)
         for _ in range(self.unroll_steps):
             loss_d = objective.d_loss(*outputs(params))
-            grads = torch.autograd.grad(loss_d, [params[n] for n in names], create_graph=True, allow_unused=True)
-            params = {n: params[n] - self.unroll_lr * self._direction(g) if g is not None else params[n]
-                      for n, g in zip(names, grads, strict=True)}
+            grads = torch.autograd.grad(
+                loss_d, [params[n] for n in names], create_graph=True, allow_unused=True
+            )
+            params = {
+                n: params[n] - self.unroll_lr * self._direction(g) if g is not None else params[n]
+                for n, g in zip(names, grads, strict=True)
+            }
         if objective.g_needs_real:
             d_real, d_fake = outputs(params)
             return objective.g_loss(d_fake, d_real)

@@ -156,7 +156,9 @@ class VirtualBatchNorm(nn.Module):
             self.ref = (mean, mean_sq, x.shape[0])
         else:
             if self.ref is None:
-                raise RuntimeError("VirtualBatchNorm needs a reference pass first (use it inside VBNGenerator)")
+                raise RuntimeError(
+                    "VirtualBatchNorm needs a reference pass first (use it inside VBNGenerator)"
+                )
             ref_mean, ref_sq, r = self.ref
             c = 1.0 / (r + 1)
             own = x.mean(spatial, keepdim=True) if spatial else x

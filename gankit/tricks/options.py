@@ -42,7 +42,9 @@ class TrickOptions:
     def check(self):
         def need(cond, key, allowed):
             if not cond:
-                raise ConfigError(f"recipe option {key}={getattr(self, key)!r} is out of range; allowed: {allowed}")
+                raise ConfigError(
+                    f"recipe option {key}={getattr(self, key)!r} is out of range; allowed: {allowed}"
+                )
 
         need(self.feature_matching in FM_MODES, "feature_matching", " | ".join(FM_MODES))
         need(self.fm_weight > 0, "fm_weight", "a number > 0")
