@@ -431,8 +431,15 @@ class Trainer:
         return metrics
 
     def evaluate_and_log(self, wall_s: float, losses: dict[str, float]) -> dict[str, Any]:
+        """Evaluate, log and draw, without touching the training RNG streams (metrics and
+        pictures may build networks or draw samples; an interrupted run must resume exactly)."""
         if not self.is_main:
             return {}
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            return self._evaluate_and_log(wall_s, losses)
+
+    def _evaluate_and_log(self, wall_s: float, losses: dict[str, float]) -> dict[str, Any]:
         row: dict[str, Any] = {"step": self.state.step, "images_seen": self.state.images_seen, "wall_s": round(wall_s, 3)}
         row.update(losses)
         try:
