@@ -10,6 +10,8 @@ network (``D.features(x, y) -> (N, F)``, ``D.head(h, y) -> (N,)``, ``D.feature_d
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -51,7 +53,8 @@ class PackedD(nn.Module):
 
     def per_sample(self, x, y=None):
         """One output per sample: D on a pack of ``m`` copies of each sample (for pictures)."""
-        return self.inner(pack(x.repeat_interleave(self.m, 0), self.m), None)  # (N,)
+        packs = pack(x.repeat_interleave(self.m, 0), self.m)  # (N, m*C, ...)
+        return getattr(self.inner, "per_sample", self.inner)(packs, None)  # (N,)
 
     def penalty_view(self, real, fake, y=None):
         """(critic, real, fake) for the penalties: the inner D on packed batches, so a gradient
@@ -127,6 +130,12 @@ class BatchStatsD(nn.Module):
 
     def forward(self, x, y=None):
         return self.head(self.features(x, y), y)
+
+    def per_sample(self, x, y=None, chunk: int = 256):
+        """Outputs for a large set of points (D-field pictures) in batches of ``chunk``: the
+        statistics are batch-sized, and minibatch discrimination's cost grows with N^2."""
+        ys = [None] * math.ceil(x.shape[0] / chunk) if y is None else torch.split(y, chunk)
+        return torch.cat([self(xc, yc) for xc, yc in zip(torch.split(x, chunk), ys, strict=True)])
 
 
 # --- virtual batch normalization --------------------------------------------------------------
