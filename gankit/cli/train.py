@@ -25,6 +25,8 @@ def add_config_flags(p):
                        help=f"(default: {default})")
     p.add_argument("--penalty", dest="penalties", default=None, metavar="NAME=W,...",
                    help="penalties on D, e.g. gp=10 or r1=1,drift=0.001; none to disable")
+    p.add_argument("--image-size", dest="image_size", default=None, metavar="N",
+                   help="image datasets: resize and centre-crop to N x N (sets data.image_size)")
     p.add_argument("--config", default=None, help="JSON config file (a run's config.json works)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key; model.width=512 sets a component option")
@@ -36,6 +38,8 @@ def config_from_args(args) -> config_mod.Config:
         v = getattr(args, name, None)
         if v is not None:
             d[name] = v
+    if getattr(args, "image_size", None) is not None:
+        config_mod.apply_set(d, f"data.image_size={args.image_size}")
     for assignment in args.set:
         config_mod.apply_set(d, assignment)
     return config_mod.from_dict(d)

@@ -66,7 +66,7 @@ def build_with_tricks(cfg, spec: ModelSpec, opts: TrickOptions) -> tuple[nn.Modu
     if opts.vbn:
         if not replace_batchnorm(G):
             raise ConfigError(
-                f"recipe.vbn replaces G's batch norm layers but model {cfg.model!r}'s generator has none; "
+                f"recipe.vbn replaces G's batch norm layers but the generator of model {cfg.model!r} has none; "
                 "set model.g_norm=batch"
             )
         G = VBNGenerator(G, opts.vbn, spec.num_classes)

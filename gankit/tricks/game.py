@@ -97,8 +97,9 @@ class Tricks(nn.Module):
 
         D's parameters are copied (detached leaves, so the real D never changes) and updated
         ``k`` times on D's objective loss of (real, fake) with ``create_graph=True``; G's
-        gradient flows through those updates. Inner step: ``theta - lr * g / rms(g)`` per tensor
-        ("normalized": Adam-sized steps) or ``theta - lr * g`` ("sgd"). Penalties are left out
+        gradient flows through those updates. Inner step: ``theta - lr * g / rms(g)`` with the
+        RMS over all of D's gradient entries, held constant ("normalized": Adam-sized steps) or
+        ``theta - lr * g`` ("sgd"). Penalties are left out
         of the inner loss. Buffers (batch norm statistics) are copied too.
         """
         D, objective = recipe.D, recipe.objective
@@ -122,8 +123,9 @@ class Tricks(nn.Module):
             grads = torch.autograd.grad(
                 loss_d, [params[n] for n in names], create_graph=True, allow_unused=True
             )
+            lr = self.unroll_lr * self._step_scale(grads)
             params = {
-                n: params[n] - self.unroll_lr * self._direction(g) if g is not None else params[n]
+                n: params[n] - lr * g if g is not None else params[n]
                 for n, g in zip(names, grads, strict=True)
             }
         if objective.g_needs_real:
@@ -131,7 +133,12 @@ class Tricks(nn.Module):
             return objective.g_loss(d_fake, d_real)
         return objective.g_loss(d_call(params, fake), None)
 
-    def _direction(self, g: torch.Tensor) -> torch.Tensor:
+    def _step_scale(self, grads) -> torch.Tensor | float:
+        """1 for "sgd"; for "normalized", 1 / RMS of all of D's gradient entries, a constant
+        of the graph (detached): steps of RMS ``lr`` like Adam's, while G's gradient through
+        the update stays that of an SGD step (normalizing each tensor by its own RMS, with
+        gradients through the normalizer, drove G to collapse where a tensor's gradient was tiny)."""
         if self.unroll_inner == "sgd":
-            return g
-        return g / (g.square().mean().sqrt() + 1e-8)
+            return 1.0
+        used = [g.detach().flatten() for g in grads if g is not None]
+        return 1.0 / (torch.cat(used).square().mean().sqrt() + 1e-12)
