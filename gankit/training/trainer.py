@@ -96,10 +96,6 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.is_main = rank == 0
         self.device = pick_device(device)
-        if self.device.type == "cpu":
-            # Denormal floats (weights and Adam moments decaying towards 0) make CPU kernels
-            # several times slower as training goes on; flushing them to zero keeps the rate.
-            torch.set_flush_denormal(True)
         torch.manual_seed(self.cfg.seed)  # the same initial weights on every rank
         self.dataset, self.recipe = build(self.cfg)
         if world_size > 1 and self.cfg.sync_bn:
@@ -313,6 +309,10 @@ class Trainer:
         t_rate, img_rate_start = time.perf_counter(), self.state.images_seen
         ips = None
         stop = faults.StopSignals().install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
+        # Denormal floats (weights and Adam moments decaying towards 0) make CPU kernels slower
+        # and slower as training goes on; flushing them to zero keeps the rate. Process-wide
+        # state, so it is switched off again when fit returns.
+        flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
         try:
             if self.state.step == 0 and cfg.steps > 0:
                 last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
@@ -375,6 +375,8 @@ class Trainer:
         finally:
             stop.restore()
             bar.close()
+            if flush:
+                torch.set_flush_denormal(False)
         if self.is_main and getattr(self, "tb", None) is not None:
             self.tb.close()
         return last_row
