@@ -29,9 +29,13 @@ VARIANTS = {  # name -> (recipe_args, loss_args, extra model_args)
     "vbn": ({"vbn": 64}, {}, {"g_norm": "batch"}),
     "pack2": ({"pack": 2}, {}, {}),
     "pack4": ({"pack": 4}, {}, {}),
-    # Inner steps of 1e-4 (Metz et al.): at lr_d = 1e-3, G learned to hide at the origin, where
-    # the unrolled D updates cannot reach it (docs/mode_collapse.md).
-    "unrolled5": ({"unrolled": True, "unroll_steps": 5, "unroll_lr": 1e-4}, {}, {}),
+    "unrolled5": ({"unrolled": True, "unroll_steps": 5, "unroll_lr": 0.1}, {}, {}),  # SGD inner steps
+    # Adam-sized inner steps: G learned to hide in D's valley (docs/mode_collapse.md).
+    "unrolled5-normalized": (
+        {"unrolled": True, "unroll_steps": 5, "unroll_lr": 1e-4, "unroll_inner": "normalized"},
+        {},
+        {},
+    ),
 }
 
 

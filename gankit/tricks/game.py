@@ -97,9 +97,10 @@ class Tricks(nn.Module):
 
         D's parameters are copied (detached leaves, so the real D never changes) and updated
         ``k`` times on D's objective loss of (real, fake) with ``create_graph=True``; G's
-        gradient flows through those updates. Inner step: ``theta - lr * g / rms(g)`` with the
-        RMS over all of D's gradient entries, held constant ("normalized": Adam-sized steps) or
-        ``theta - lr * g`` ("sgd"). Penalties are left out
+        gradient flows through those updates. Inner step: ``theta - lr * g`` ("sgd") or
+        ``theta - lr * g / rms(g)`` with the RMS over all of D's gradient entries, held constant
+        ("normalized": Adam-sized steps; when D saturates its gradients vanish, the step grows
+        without bound and G was measured to hide in D's valley, docs/mode_collapse.md). Penalties are left out
         of the inner loss. Buffers (batch norm statistics) are copied too.
         """
         D, objective = recipe.D, recipe.objective

@@ -12,7 +12,7 @@ import dataclasses
 from gankit.errors import ConfigError
 
 FM_MODES = ("off", "add", "replace")
-UNROLL_INNER = ("normalized", "sgd")
+UNROLL_INNER = ("sgd", "normalized")
 
 
 @dataclasses.dataclass
@@ -37,7 +37,7 @@ class TrickOptions:
     unrolled: bool = False
     unroll_steps: int = 5  # k (the paper uses 5 to 10)
     unroll_lr: float = 0.0  # learning rate of the unrolled D steps; 0: D's learning rate lr_d
-    unroll_inner: str = "normalized"  # normalized (Adam-sized steps, per tensor) | sgd
+    unroll_inner: str = "sgd"  # sgd | normalized (steps of RMS unroll_lr; see docs/mode_collapse.md)
 
     def check(self):
         def need(cond, key, allowed):
