@@ -1,6 +1,6 @@
 """Mode coverage of gankit's toy recipe on ``25gaussians`` and ``grid`` (issue 2's benchmark).
 
-The recipe: objective ``ns``, the default MLP (3 x 256, ReLU G / leaky-ReLU D, z_dim 2),
+The recipe: objective ``ns`` (optionally with ``--penalty gp=0.1``), the default MLP (3 x 256, ReLU G / leaky-ReLU D, z_dim 2),
 batch 256, Adam lr 1e-3 (0.5, 0.999) held for the first 30% of the steps then decayed
 linearly to 0, 6,000 steps, metrics on 2,500 samples (modes within 3 std, hq_fraction).
 Each dataset runs as one arena (5 seeds, 2 at a time, one thread each), so the runs are
@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 RECIPE = ["--set", "lr=1e-3", "--set", "lr_schedule=linear-decay", "--set", "decay_start=0.3"]
+# --penalty gp=0.1: the same recipe plus a small two-sided gradient penalty on D.
 
 
 def main():
@@ -28,6 +29,7 @@ def main():
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/out/mode_coverage")
+    ap.add_argument("--penalty", default=None, help="e.g. gp=0.1 (default: none)")
     args = ap.parse_args()
     lines = ["| data | seed | modes | hq_fraction | mode_kl | wall s |", "|---|---|---|---|---|---|"]
     summary = []
@@ -35,6 +37,8 @@ def main():
         out = Path(args.out) / data
         cmd = [sys.executable, "-m", "gankit", "arena", "--data", data, "--losses", "ns", "--seeds", str(args.seeds),
                "--steps", str(args.steps), "--jobs", str(args.jobs), "--evals", "6", "--out", str(out), *RECIPE]
+        if args.penalty:
+            cmd += ["--set", f"penalties={args.penalty}"]
         subprocess.run(cmd, check=True)
         results = json.loads((out / "results.json").read_text())
         runs = sorted(results["runs"], key=lambda r: r["seed"])

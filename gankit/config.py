@@ -326,8 +326,10 @@ def resolve(cfg: Config) -> Config:
     _check_range(cfg)
     # A recipe factory may recommend a model and objective (cyclegan: its networks and lsgan).
     recommended = getattr(registries.RECIPES.get(cfg.recipe).factory, "recommended", {})
-    cfg.model = cfg.model or recommended.get("model", "mlp")
     cfg.loss = cfg.loss or recommended.get("loss", "ns")
+    # An energy objective (BEGAN) needs an energy discriminator: default to its model.
+    energy = getattr(registries.OBJECTIVES.get(cfg.loss).factory, "d_output", "logit") == "energy"
+    cfg.model = cfg.model or recommended.get("model", "began" if energy else "mlp")
     _check_label_smoothing(cfg.loss, cfg.loss_args, registries.OBJECTIVES)
     for kind, attr in COMPONENT_ARGS.items():
         registry = registries.BY_KIND[kind]

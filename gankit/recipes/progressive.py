@@ -187,3 +187,7 @@ def build_progressive(ctx: BuildContext) -> Progressive:
         opts.stable_images,
         reuse_fake=True,
     )
+
+
+# With no --model / --loss: the growing networks and the paper's WGAN-GP game.
+build_progressive.recommended = {"model": "progan", "loss": "wgan-gp"}
