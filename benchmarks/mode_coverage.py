@@ -35,8 +35,27 @@ def main():
     summary = []
     for data in args.data.split(","):
         out = Path(args.out) / data
-        cmd = [sys.executable, "-m", "gankit", "arena", "--data", data, "--losses", "ns", "--seeds", str(args.seeds),
-               "--steps", str(args.steps), "--jobs", str(args.jobs), "--evals", "6", "--out", str(out), *RECIPE]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gankit",
+            "arena",
+            "--data",
+            data,
+            "--losses",
+            "ns",
+            "--seeds",
+            str(args.seeds),
+            "--steps",
+            str(args.steps),
+            "--jobs",
+            str(args.jobs),
+            "--evals",
+            "6",
+            "--out",
+            str(out),
+            *RECIPE,
+        ]
         if args.penalty:
             cmd += ["--set", f"penalties={args.penalty}"]
         subprocess.run(cmd, check=True)
@@ -44,17 +63,30 @@ def main():
         runs = sorted(results["runs"], key=lambda r: r["seed"])
         for r in runs:
             f = r["final"]
-            lines.append(f"| {data} | {r['seed']} | {f['modes']}/{f['modes_total']} | {f['hq_fraction']:.3f} | "
-                         f"{f['mode_kl']:.3f} | {r['wall_s']:.0f} |")
+            lines.append(
+                f"| {data} | {r['seed']} | {f['modes']}/{f['modes_total']} | {f['hq_fraction']:.3f} | "
+                f"{f['mode_kl']:.3f} | {r['wall_s']:.0f} |"
+            )
         modes = [r["final"]["modes"] for r in runs]
         hq = [r["final"]["hq_fraction"] for r in runs]
         wall = [r["wall_s"] for r in runs]
-        summary.append(f"| {data} | {statistics.median(modes)} ({min(modes)}-{max(modes)}) | "
-                       f"{statistics.median(hq):.3f} ({min(hq):.3f}-{max(hq):.3f}) | "
-                       f"{sum(m == runs[0]['final']['modes_total'] and h >= 0.9 for m, h in zip(modes, hq))}/{len(runs)} | "
-                       f"{statistics.median(wall):.0f} |")
-    print("\n".join(["| data | modes, median (range) | hq_fraction, median (range) | seeds at all modes & hq>=0.9 | median wall s |",
-                     "|---|---|---|---|---|", *summary, "", *lines]))
+        summary.append(
+            f"| {data} | {statistics.median(modes)} ({min(modes)}-{max(modes)}) | "
+            f"{statistics.median(hq):.3f} ({min(hq):.3f}-{max(hq):.3f}) | "
+            f"{sum(m == runs[0]['final']['modes_total'] and h >= 0.9 for m, h in zip(modes, hq))}/{len(runs)} | "
+            f"{statistics.median(wall):.0f} |"
+        )
+    print(
+        "\n".join(
+            [
+                "| data | modes, median (range) | hq_fraction, median (range) | seeds at all modes & hq>=0.9 | median wall s |",
+                "|---|---|---|---|---|",
+                *summary,
+                "",
+                *lines,
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

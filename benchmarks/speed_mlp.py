@@ -62,9 +62,21 @@ def gankit_trainer(data_dir: str, out: str):
     from gankit.config import Config
     from gankit.training.trainer import Trainer
 
-    cfg = Config(data="mnist", data_dir=data_dir, model="mlp", loss="ns", z_dim=10, batch_size=64,
-                 lr=1e-3, betas=(0.9, 0.999), steps=10**9, eval_every=10**9, progress="none", out=out,
-                 model_args={"width": 128, "depth": 1, "g_activation": "relu", "d_activation": "relu"})
+    cfg = Config(
+        data="mnist",
+        data_dir=data_dir,
+        model="mlp",
+        loss="ns",
+        z_dim=10,
+        batch_size=64,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        steps=10**9,
+        eval_every=10**9,
+        progress="none",
+        out=out,
+        model_args={"width": 128, "depth": 1, "g_activation": "relu", "d_activation": "relu"},
+    )
     return Trainer(cfg)
 
 
@@ -89,10 +101,21 @@ def main():
         a = timed(plain, args.iters, 64)
         b = timed(trainer.train_step, args.iters, 64)
         rows.append((a, b, b / a))
-    med = {k: statistics.median(r[i] for r in rows)
-           for i, k in enumerate(("textbook_img_per_cpu_s", "gankit_img_per_cpu_s", "ratio"))}
-    print(json.dumps({"threads": args.threads, "iters": args.iters, "repeats": args.repeats, **med,
-                      "ratios": [round(r[2], 3) for r in rows]}))
+    med = {
+        k: statistics.median(r[i] for r in rows)
+        for i, k in enumerate(("textbook_img_per_cpu_s", "gankit_img_per_cpu_s", "ratio"))
+    }
+    print(
+        json.dumps(
+            {
+                "threads": args.threads,
+                "iters": args.iters,
+                "repeats": args.repeats,
+                **med,
+                "ratios": [round(r[2], 3) for r in rows],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

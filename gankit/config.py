@@ -310,7 +310,11 @@ def _check_label_smoothing(loss: str, loss_args: dict, objectives) -> None:
     if "label_smoothing" not in (loss_args or {}) or loss not in objectives:
         return
     if not getattr(objectives.get(loss).factory, "supports_label_smoothing", False):
-        able = [n for n in objectives.names() if getattr(objectives.get(n).factory, "supports_label_smoothing", False)]
+        able = [
+            n
+            for n in objectives.names()
+            if getattr(objectives.get(n).factory, "supports_label_smoothing", False)
+        ]
         raise ConfigError(
             f"loss.label_smoothing is defined only for objectives whose discriminator outputs a "
             f"real-vs-fake probability logit ({', '.join(able)}); objective {loss!r} has no real "

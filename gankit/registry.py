@@ -52,9 +52,7 @@ class Registry:
 
     def get(self, name: str) -> Entry:
         if name not in self._entries:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         return self._entries[name]
 
     def default_options(self, name: str) -> dict[str, Any]:

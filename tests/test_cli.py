@@ -7,8 +7,22 @@ import pytest
 
 from gankit.cli import main
 
-TINY = ["--steps", "4", "--eval-every", "2", "--n-eval", "200", "--batch-size", "32", "--progress", "none",
-        "--set", "model.width=16", "--set", "model.depth=1"]
+TINY = [
+    "--steps",
+    "4",
+    "--eval-every",
+    "2",
+    "--n-eval",
+    "200",
+    "--batch-size",
+    "32",
+    "--progress",
+    "none",
+    "--set",
+    "model.width=16",
+    "--set",
+    "model.depth=1",
+]
 
 
 def test_train_eval_sample_list(tmp_path, capsys):

@@ -15,8 +15,16 @@ from gankit.training.trainer import Trainer
 
 
 def tiny(tmp_path, **kw):
-    base = dict(data="8gaussians", steps=6, eval_every=3, batch_size=32, n_eval=200,
-                out=str(tmp_path / "run"), progress="none", model_args={"width": 32, "depth": 2})
+    base = dict(
+        data="8gaussians",
+        steps=6,
+        eval_every=3,
+        batch_size=32,
+        n_eval=200,
+        out=str(tmp_path / "run"),
+        progress="none",
+        model_args={"width": 32, "depth": 2},
+    )
     base.update(kw)
     return Config(**base)
 
@@ -33,7 +41,9 @@ def test_toy_constants():
     assert ds.std == pytest.approx(0.05 / 2.828)
     ring = build_dataset("ring")
     angles = torch.atan2(ring.centres[:, 1], ring.centres[:, 0]) % (2 * math.pi)
-    assert sorted(a.item() for a in angles) == pytest.approx([2 * math.pi * k / 8 for k in range(8)], abs=1e-6)
+    assert sorted(a.item() for a in angles) == pytest.approx(
+        [2 * math.pi * k / 8 for k in range(8)], abs=1e-6
+    )
     assert ring.std == 0.01
     grid = build_dataset("grid")
     assert sorted(set(grid.centres[:, 0].tolist())) == [-4, -2, 0, 2, 4]
@@ -206,7 +216,17 @@ def test_run_folder_contents(tmp_path):
     assert config_mod.diff(saved, config_mod.to_dict(again)) == []
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 3, 6]
-    for key in ("wall_s", "modes", "modes_total", "hq_fraction", "mode_kl", "kl_binned", "js_binned", "loss_d", "loss_g"):
+    for key in (
+        "wall_s",
+        "modes",
+        "modes_total",
+        "hq_fraction",
+        "mode_kl",
+        "kl_binned",
+        "js_binned",
+        "loss_d",
+        "loss_g",
+    ):
         assert key in rows[-1]
     assert (run / "pictures" / "latest.png").stat().st_size > 1000
     assert len(list((run / "checkpoints").glob("step-*.pt"))) == 2  # keep_ckpts

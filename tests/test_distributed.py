@@ -57,15 +57,27 @@ def _pin_noise(trainer, rank, world):
 
 
 def _cfg(out, **kw):
-    base = dict(data="8gaussians", steps=4, eval_every=4, n_eval=100, progress="none", out=out,
-                model_args={"width": 16, "depth": 2})
+    base = dict(
+        data="8gaussians",
+        steps=4,
+        eval_every=4,
+        n_eval=100,
+        progress="none",
+        out=out,
+        model_args={"width": 16, "depth": 2},
+    )
     base.update(kw)
     return Config(**base)
 
 
 def _worker(rank, world, port, out, cfg_kw, pin, result_path):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     torch.set_num_threads(1)
     from gankit.training import distributed
     from gankit.training.trainer import Trainer
@@ -76,15 +88,22 @@ def _worker(rank, world, port, out, cfg_kw, pin, result_path):
         _pin_noise(trainer, rank, world)
     for _ in range(cfg_kw.get("steps", 4)):
         trainer.train_step()
-    torch.save({k: v.detach().clone() for k, v in trainer.recipe.state_dict().items()}, f"{result_path}.{rank}")
+    torch.save(
+        {k: v.detach().clone() for k, v in trainer.recipe.state_dict().items()}, f"{result_path}.{rank}"
+    )
     distributed.destroy()
 
 
 def run_world(tmp_path, world, cfg_kw, pin=False, tag="w"):
     port = free_port()
     result = str(tmp_path / f"{tag}-state")
-    mp.start_processes(_worker, args=(world, port, str(tmp_path / tag), cfg_kw, pin, result),
-                       nprocs=world, start_method="spawn", join=True)
+    mp.start_processes(
+        _worker,
+        args=(world, port, str(tmp_path / tag), cfg_kw, pin, result),
+        nprocs=world,
+        start_method="spawn",
+        join=True,
+    )
     return [torch.load(f"{result}.{r}", weights_only=True) for r in range(world)]
 
 
@@ -110,9 +129,31 @@ def test_ranks_stay_identical(tmp_path, loss):
 def test_torchrun_cli_only_rank0_writes_and_resume_checks_world(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(free_port()),
-           "-m", "gankit", "train", "--steps", "4", "--eval-every", "2", "--n-eval", "100", "--batch-size", "16",
-           "--out", str(out), "--progress", "none", "--set", "model.width=16"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port",
+        str(free_port()),
+        "-m",
+        "gankit",
+        "train",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--n-eval",
+        "100",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--progress",
+        "none",
+        "--set",
+        "model.width=16",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = (out / "metrics.jsonl").read_text().splitlines()
@@ -121,6 +162,11 @@ def test_torchrun_cli_only_rank0_writes_and_resume_checks_world(tmp_path):
     state = torch.load(sorted((out / "checkpoints").glob("*.pt"))[-1], weights_only=True)
     assert state["world_size"] == 2 and len(state["rng_ranks"]) == 2
     # resuming with one process is refused with a clear message
-    r = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(out), "--steps", "6"],
-                       capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "gankit", "train", "--resume", str(out), "--steps", "6"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and "trained with 2 process(es)" in r.stderr

@@ -35,7 +35,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from gankit.cli import commands  # noqa: F401  (registers the subcommands)
 
-    parser = _Parser(prog="gankit", description="Generative adversarial networks: train, evaluate, compare, understand.")
+    parser = _Parser(
+        prog="gankit", description="Generative adversarial networks: train, evaluate, compare, understand."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS.names():
         entry = COMMANDS.get(name)

@@ -7,7 +7,9 @@ from gankit.cli import command
 
 @command("list", help="list datasets, models, objectives, recipes and penalties")
 def configure(p):
-    p.add_argument("kind", nargs="?", default=None, help="only this kind (data, model, loss, recipe, penalty)")
+    p.add_argument(
+        "kind", nargs="?", default=None, help="only this kind (data, model, loss, recipe, penalty)"
+    )
 
     def run(args):
         from gankit import registries

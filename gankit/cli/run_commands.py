@@ -24,7 +24,9 @@ def load_run(run_dir: str, device: str | None = None):
 def configure_eval(p):
     p.add_argument("run", metavar="RUN", help="run folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--n", type=int, default=None, help="number of generated samples (default: the run's n_eval)")
+    p.add_argument(
+        "--n", type=int, default=None, help="number of generated samples (default: the run's n_eval)"
+    )
     p.add_argument("--device", default=None)
 
     def run(args):

@@ -11,9 +11,32 @@ from gankit.cli import command
 from gankit.errors import ConfigError
 
 # Fields with a short flag of their own; every field is also reachable with --set key=value.
-COMMON = ("data", "model", "loss", "recipe", "steps", "batch_size", "lr", "lr_g", "lr_d", "seed",
-          "device", "out", "z_dim", "n_critic", "optimizer", "eval_every", "n_eval", "ema",
-          "precision", "spectral_norm", "data_dir", "progress", "on_nan", "clip")
+COMMON = (
+    "data",
+    "model",
+    "loss",
+    "recipe",
+    "steps",
+    "batch_size",
+    "lr",
+    "lr_g",
+    "lr_d",
+    "seed",
+    "device",
+    "out",
+    "z_dim",
+    "n_critic",
+    "optimizer",
+    "eval_every",
+    "n_eval",
+    "ema",
+    "precision",
+    "spectral_norm",
+    "data_dir",
+    "progress",
+    "on_nan",
+    "clip",
+)
 
 
 def add_config_flags(p):
@@ -21,15 +44,35 @@ def add_config_flags(p):
     for name in COMMON:
         f = fields[name]
         default = f.default if f.default is not dataclasses.MISSING else None
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=name.upper(),
-                       help=f"(default: {default})")
-    p.add_argument("--penalty", dest="penalties", default=None, metavar="NAME=W,...",
-                   help="penalties on D, e.g. gp=10 or r1=1,drift=0.001; none to disable")
-    p.add_argument("--image-size", dest="image_size", default=None, metavar="N",
-                   help="image datasets: resize and centre-crop to N x N (sets data.image_size)")
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            default=None,
+            metavar=name.upper(),
+            help=f"(default: {default})",
+        )
+    p.add_argument(
+        "--penalty",
+        dest="penalties",
+        default=None,
+        metavar="NAME=W,...",
+        help="penalties on D, e.g. gp=10 or r1=1,drift=0.001; none to disable",
+    )
+    p.add_argument(
+        "--image-size",
+        dest="image_size",
+        default=None,
+        metavar="N",
+        help="image datasets: resize and centre-crop to N x N (sets data.image_size)",
+    )
     p.add_argument("--config", default=None, help="JSON config file (a run's config.json works)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config key; model.width=512 sets a component option")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config key; model.width=512 sets a component option",
+    )
 
 
 def config_from_args(args) -> config_mod.Config:

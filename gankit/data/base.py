@@ -85,7 +85,15 @@ class TensorStream(Stream):
     disjoint. State: the generator, the permutation and the position in it.
     """
 
-    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int, rank=0, world_size=1, transform=None):
+    def __init__(
+        self,
+        tensors: dict[str, torch.Tensor],
+        batch_size: int,
+        seed: int,
+        rank=0,
+        world_size=1,
+        transform=None,
+    ):
         self.tensors = tensors
         self.n = next(iter(tensors.values())).shape[0]
         self.batch_size = batch_size

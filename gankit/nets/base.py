@@ -64,8 +64,10 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 def has_batchnorm(module: nn.Module) -> bool:
     """True when a layer mixes the samples of a batch (batch norm, minibatch std), so real and
     fake must not share a forward pass."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "uses_batch_statistics", False)
-               for m in module.modules())
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "uses_batch_statistics", False)
+        for m in module.modules()
+    )
 
 
 def check_d_output(model: str, D: nn.Module | None, wanted: str) -> None:

@@ -56,7 +56,13 @@ class Recipe(nn.Module):
         ``requires_grad`` off, saving the opponent's weight gradients). Default: every other
         player's parameters that ``player`` does not share."""
         own = {id(p) for p in self.parameters_of(player)}
-        return [p for other in self.players if other != player for p in self.parameters_of(other) if id(p) not in own]
+        return [
+            p
+            for other in self.players
+            if other != player
+            for p in self.parameters_of(other)
+            if id(p) not in own
+        ]
 
     def begin_step(self) -> None:
         """Called by the loop at the start of every training step (before its first phase)."""
@@ -72,7 +78,9 @@ class Recipe(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, y: torch.Tensor | None = None, G: nn.Module | None = None) -> torch.Tensor:
+    def sample(
+        self, z: torch.Tensor, y: torch.Tensor | None = None, G: nn.Module | None = None
+    ) -> torch.Tensor:
         """Generated samples for noise ``z`` (N, z_dim); ``G`` overrides (e.g. the EMA copy)."""
         raise NotImplementedError
 

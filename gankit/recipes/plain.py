@@ -46,8 +46,17 @@ class TwoPlayer(Recipe):
     G step: the fake of the last D step when ``reuse_fake`` and G is unchanged, else a new one.
     """
 
-    def __init__(self, G: nn.Module, D: nn.Module, objective, penalties: dict[str, float],
-                 n_critic: int, conditional: bool = False, reuse_fake: bool = True, tricks=None):
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        objective,
+        penalties: dict[str, float],
+        n_critic: int,
+        conditional: bool = False,
+        reuse_fake: bool = True,
+        tricks=None,
+    ):
         super().__init__()
         self.G, self.D, self.objective = G, D, objective
         self.penalties = {name: (PENALTIES.get(name).factory, w) for name, w in penalties.items() if w}
@@ -187,5 +196,13 @@ def build_plain(ctx: BuildContext) -> TwoPlayer:
             )
         num_classes = ctx.dataset.num_classes
     G, D, tricks = build_with_tricks(ctx.cfg, model_spec(ctx, num_classes), opts)
-    return TwoPlayer(G, D, ctx.objective, ctx.cfg.penalties, ctx.cfg.n_critic,
-                     conditional=opts.conditional, reuse_fake=opts.reuse_fake, tricks=tricks)
+    return TwoPlayer(
+        G,
+        D,
+        ctx.objective,
+        ctx.cfg.penalties,
+        ctx.cfg.n_critic,
+        conditional=opts.conditional,
+        reuse_fake=opts.reuse_fake,
+        tricks=tricks,
+    )

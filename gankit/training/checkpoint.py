@@ -68,7 +68,12 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int = 
     name = checkpoint_name(step)
     path = folder / f"{name}.pt"
     atomic_write_bytes(path, data)
-    manifest = {"format": FORMAT, "step": step, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    manifest = {
+        "format": FORMAT,
+        "step": step,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
     atomic_write_bytes(folder / f"{name}.json", json.dumps(manifest).encode())
     # Prune only after the new one is complete, oldest first.
     valid = list_checkpoints(folder)
@@ -94,7 +99,9 @@ def verify(path: Path) -> None:
         manifest = json.loads(manifest_path.read_text())
         expected = manifest["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise CheckpointError(f"checkpoint {path}: manifest {manifest_path.name} is missing or unreadable") from None
+        raise CheckpointError(
+            f"checkpoint {path}: manifest {manifest_path.name} is missing or unreadable"
+        ) from None
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -143,8 +150,6 @@ def load_latest(run_dir: Path, map_location="cpu") -> tuple[Path, dict[str, Any]
         if problems:
             import warnings
 
-            warnings.warn(
-                f"{problems[0]}; using the previous good checkpoint {path.name}", stacklevel=2
-            )
+            warnings.warn(f"{problems[0]}; using the previous good checkpoint {path.name}", stacklevel=2)
         return path, state
     raise CheckpointError(problems[0] + "; no earlier good checkpoint exists")

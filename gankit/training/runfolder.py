@@ -25,7 +25,9 @@ def check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise GankitError(f"cannot write to run folder {folder}: {e.strerror}; choose another --out") from None
+        raise GankitError(
+            f"cannot write to run folder {folder}: {e.strerror}; choose another --out"
+        ) from None
 
 
 def jsonable(value: Any) -> Any:

@@ -109,7 +109,9 @@ class Trainer:
                     child.compile()
         self.ema = None
         if self.cfg.ema > 0:
-            self.ema = AveragedModel(self.recipe.generator(), multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
+            self.ema = AveragedModel(
+                self.recipe.generator(), multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True
+            )
         self.optimizers = {}
         self.player_params = {p: self.recipe.parameters_of(p) for p in self.recipe.players}
         self.frozen = {p: self.recipe.frozen_during(p) for p in self.recipe.players}
@@ -152,7 +154,9 @@ class Trainer:
             saved_now = saved
         differing = config_mod.diff(saved_now, config_mod.to_dict(cfg))
         if differing:
-            shown = ", ".join(f"{k} (saved {saved.get(k)!r}, now {getattr(cfg, k, None)!r})" for k in differing[:4])
+            shown = ", ".join(
+                f"{k} (saved {saved.get(k)!r}, now {getattr(cfg, k, None)!r})" for k in differing[:4]
+            )
             raise ConfigError(f"cannot resume {run_dir} with a different config: {shown}")
         cfg.out = str(run_dir)
         return cls(cfg, run_dir=run_dir, resume_state=state, **kw)
@@ -201,13 +205,19 @@ class Trainer:
                 if "cuda" in rng and self.device.type == "cuda":
                     torch.cuda.set_rng_state(rng["cuda"], self.device)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"checkpoint does not fit this run's model: {str(e).splitlines()[0][:200]}") from None
+            raise CheckpointError(
+                f"checkpoint does not fit this run's model: {str(e).splitlines()[0][:200]}"
+            ) from None
 
     # --- the loop -------------------------------------------------------------------------
     def _prepare_folder(self, resuming: bool) -> None:
         if not self.is_main:
             return
-        if not resuming and (self.run_dir / "checkpoints").exists() and ckpt.list_checkpoints(self.run_dir / "checkpoints"):
+        if (
+            not resuming
+            and (self.run_dir / "checkpoints").exists()
+            and ckpt.list_checkpoints(self.run_dir / "checkpoints")
+        ):
             raise GankitError(
                 f"run folder {self.run_dir} already holds a run; use --resume {self.run_dir} "
                 "to continue it or choose another --out"
@@ -216,7 +226,9 @@ class Trainer:
         try:  # a full disk here must be one clear line too, not a traceback
             (self.run_dir / "pictures").mkdir(exist_ok=True)
             cfg_path = self.run_dir / "config.json"
-            ckpt.atomic_write_bytes(cfg_path, (json.dumps(config_mod.to_dict(self.cfg), indent=2) + "\n").encode())
+            ckpt.atomic_write_bytes(
+                cfg_path, (json.dumps(config_mod.to_dict(self.cfg), indent=2) + "\n").encode()
+            )
             self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
             if resuming:
                 self.metrics_log.truncate_after(self.state.step)
@@ -281,8 +293,9 @@ class Trainer:
         return logs
 
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        )
 
     def _freeze(self, player: str | None) -> None:
         """requires_grad off for what ``player``'s update does not need; None: all back on."""
@@ -316,7 +329,11 @@ class Trainer:
         try:
             if self.state.step == 0 and cfg.steps > 0:
                 last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
-            if cfg.on_nan == "rollback" and self.is_main and not ckpt.list_checkpoints(self.run_dir / "checkpoints"):
+            if (
+                cfg.on_nan == "rollback"
+                and self.is_main
+                and not ckpt.list_checkpoints(self.run_dir / "checkpoints")
+            ):
                 self.save_checkpoint()  # something to roll back to before the first regular one
             while self.state.step < cfg.steps:
                 try:
@@ -362,7 +379,9 @@ class Trainer:
                         stop.exit_code,
                     )
                 if out_of_time:
-                    bar.write(f"stopped at step {step}: wall-clock budget max_wall_s={cfg.max_wall_s:g} reached")
+                    bar.write(
+                        f"stopped at step {step}: wall-clock budget max_wall_s={cfg.max_wall_s:g} reached"
+                    )
                     break
         except KeyboardInterrupt:  # a second Ctrl-C: maybe mid-step, so nothing is saved
             last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
@@ -446,19 +465,27 @@ class Trainer:
             return self._evaluate_and_log(wall_s, losses)
 
     def _evaluate_and_log(self, wall_s: float, losses: dict[str, float]) -> dict[str, Any]:
-        row: dict[str, Any] = {"step": self.state.step, "images_seen": self.state.images_seen, "wall_s": round(wall_s, 3)}
+        row: dict[str, Any] = {
+            "step": self.state.step,
+            "images_seen": self.state.images_seen,
+            "wall_s": round(wall_s, 3),
+        }
         row.update(losses)
         try:
             row.update(self.evaluate())
         except GankitError:
             raise
         except Exception as e:  # a metric failing must not kill training
-            warnings.warn(f"evaluation failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
+            warnings.warn(
+                f"evaluation failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2
+            )
         try:  # a full disk or a logging error must not kill training either
             self.metrics_log.append(row)
             self.tb.scalars(self.state.step, {k: v for k, v in row.items() if k != "step"})
         except Exception as e:
-            warnings.warn(f"logging metrics failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
+            warnings.warn(
+                f"logging metrics failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2
+            )
         try:
             from gankit.viz.pictures import draw_run_pictures
 
@@ -477,7 +504,9 @@ class Trainer:
         good = ckpt.list_checkpoints(folder)
         where = f"the last good checkpoint is {good[-1]}" if good else "no checkpoint was saved"
         if self.cfg.on_nan != "rollback":
-            raise DivergenceError(f"{error}; {where} (--on-nan rollback retries with lower learning rates)") from None
+            raise DivergenceError(
+                f"{error}; {where} (--on-nan rollback retries with lower learning rates)"
+            ) from None
         if self.state.rollbacks >= self.cfg.max_rollbacks:
             raise DivergenceError(
                 f"{error}; gave up after {self.state.rollbacks} rollbacks (max_rollbacks="
@@ -510,7 +539,9 @@ class Trainer:
                     f"checkpoint in {self.run_dir / 'checkpoints'} is kept"
                 )
         try:
-            path = ckpt.save_checkpoint(self.run_dir / "checkpoints", self.state.step, state, self.cfg.keep_ckpts)
+            path = ckpt.save_checkpoint(
+                self.run_dir / "checkpoints", self.state.step, state, self.cfg.keep_ckpts
+            )
             self._saved_step = self.state.step
             return path
         except OSError as e:

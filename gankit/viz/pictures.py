@@ -129,7 +129,9 @@ def draw_run_pictures(trainer, folder: Path) -> dict[str, Path]:
         out.update(recipe_pictures(trainer, folder))
     rows = getattr(trainer, "metrics_log", None)
     if rows is not None:
-        curves = draw_metric_curves(rows.read(), folder / "metrics.png", f"{trainer.cfg.data} / {trainer.cfg.loss}")
+        curves = draw_metric_curves(
+            rows.read(), folder / "metrics.png", f"{trainer.cfg.data} / {trainer.cfg.loss}"
+        )
         if curves is not None:
             out["metrics"] = curves
     return out
