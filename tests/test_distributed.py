@@ -91,19 +91,35 @@ def _worker(rank, world, port, out, cfg_kw, pin, result_path):
     torch.save(
         {k: v.detach().clone() for k, v in trainer.recipe.state_dict().items()}, f"{result_path}.{rank}"
     )
+    distributed.barrier()  # both ranks saved before either tears the group down
     distributed.destroy()
 
 
 def run_world(tmp_path, world, cfg_kw, pin=False, tag="w"):
-    port = free_port()
     result = str(tmp_path / f"{tag}-state")
-    mp.start_processes(
-        _worker,
-        args=(world, port, str(tmp_path / tag), cfg_kw, pin, result),
-        nprocs=world,
-        start_method="spawn",
-        join=True,
-    )
+    for attempt in range(3):
+        # A free port found here can be taken by another process before the group binds it:
+        # retry on a fresh port and folder (the training itself is deterministic).
+        try:
+            mp.start_processes(
+                _worker,
+                args=(world, free_port(), str(tmp_path / f"{tag}-{attempt}"), cfg_kw, pin, result),
+                nprocs=world,
+                start_method="spawn",
+                join=True,
+            )
+            break
+        except mp.ProcessRaisedException as e:
+            if "address already in use" not in str(e).lower() or attempt == 2:
+                raise
+        except mp.ProcessExitedException as e:
+            # gloo can abort in its teardown after a worker saved its result (the training is
+            # over by then); only a worker that died before saving is a failure.
+            if not all(os.path.exists(f"{result}.{r}") for r in range(world)):
+                raise
+            if e.signal_name != "SIGABRT":
+                raise
+            break
     return [torch.load(f"{result}.{r}", weights_only=True) for r in range(world)]
 
 
