@@ -58,7 +58,6 @@ def configure_sample(p):
     add_sample_options(p)
 
     def run(args):
-        import torch
 
         from gankit.cli.sample_options import draw_grid, run_classes, sample_labels
         from gankit.viz.samples import write_samples
@@ -84,12 +83,7 @@ def configure_sample(p):
             draw_grid(args, trainer)
             return 0
         y = sample_labels(args.n, run_classes(trainer), args.klass)
-        gen = torch.Generator().manual_seed(args.seed)
-        z = trainer.recipe.noise(args.n, "cpu", generator=gen)
-        G = trainer.sampling_generator()
-        G.eval()
-        y = None if y is None else y.to(trainer.device)
-        samples = trainer.recipe.sample(z.to(trainer.device), y, G=G).float().cpu()
+        samples = trainer.sample(args.n, seed=args.seed, y=y)
         title = f"{trainer.cfg.data} / {trainer.cfg.loss}, step {trainer.state.step}"
         out = write_samples(samples, Path(args.output), trainer.dataset.kind, title, trainer.dataset)
         print(f"wrote {args.n} samples to {out}")
