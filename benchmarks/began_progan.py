@@ -15,6 +15,7 @@ Prints a Markdown table of the run's ``metrics.jsonl``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -23,6 +24,9 @@ import torch
 from gankit.config import Config
 from gankit.training.runfolder import MetricsLog
 from gankit.training.trainer import Trainer
+
+# CPU-sized BEGAN; the paper's 32x32 model is {"width": 64, "h_dim": 64, "convs": 2} (GPU).
+BEGAN_CPU = {"width": 16, "h_dim": 32, "convs": 1}
 
 COLUMNS = {
     "began": (
@@ -77,10 +81,16 @@ def config(args) -> Config:
         out=args.out,
         progress="lines",
         seed=0,
+        device=args.device,
     )
     if args.which == "began":
         return Config(
-            model="began", loss="began", model_args={"width": 16, "h_dim": 32, "convs": 1}, **common
+            model="began",
+            loss="began",
+            model_args=json.loads(args.began_model),
+            loss_args=json.loads(args.began_loss),
+            lr=args.lr or 1e-4,
+            **common,
         )
     return Config(
         model="progan",
@@ -88,7 +98,7 @@ def config(args) -> Config:
         loss="wgan-gp",
         penalties={"gp": 10.0},
         n_critic=1,
-        lr=1e-3,
+        lr=args.lr or 1e-3,
         betas=(0.0, 0.99),
         ema=args.ema,
         z_dim=64,
@@ -139,6 +149,12 @@ def main() -> None:
     # The paper's 0.999 averages over ~1000 steps, longer than a whole phase here (250 steps).
     p.add_argument("--ema", type=float, default=0.99)
     p.add_argument("--batch-size", type=int, default=0, help="0: 16 for BEGAN (the paper's), 32 for ProGAN")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (the scoring runs on CPU)")
+    p.add_argument("--lr", type=float, default=0.0, help="0: 1e-4 for BEGAN, 1e-3 for ProGAN")
+    p.add_argument("--began-model", default=json.dumps(BEGAN_CPU), help="BEGAN model_args as JSON")
+    p.add_argument(
+        "--began-loss", default="{}", help="BEGAN loss_args as JSON (default gamma 0.5, lambda_k 0.001)"
+    )
     p.add_argument("--data-dir", default=os.environ.get("GANKIT_DATA", "/work/shared/data"))
     p.add_argument("--score-only", action="store_true", help="only score an existing run's saved samples")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --max-wall-s")

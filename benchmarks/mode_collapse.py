@@ -29,13 +29,11 @@ VARIANTS = {  # name -> (recipe_args, loss_args, extra model_args)
     "vbn": ({"vbn": 64}, {}, {"g_norm": "batch"}),
     "pack2": ({"pack": 2}, {}, {}),
     "pack4": ({"pack": 4}, {}, {}),
-    "unrolled5": ({"unrolled": True, "unroll_steps": 5, "unroll_lr": 0.1}, {}, {}),  # SGD inner steps
-    # Adam-sized inner steps: G learned to hide in D's valley (docs/mode_collapse.md).
-    "unrolled5-normalized": (
-        {"unrolled": True, "unroll_steps": 5, "unroll_lr": 1e-4, "unroll_inner": "normalized"},
-        {},
-        {},
-    ),
+    # Unrolled GAN, inner steps: D's own Adam from its current moments (the paper's), k = 5 or 10;
+    # and plain SGD steps of 0.1 (eq. 7 as written; G hid from D, docs/mode_collapse.md).
+    "unrolled5-adam": ({"unrolled": True, "unroll_steps": 5}, {}, {}),
+    "unrolled10-adam": ({"unrolled": True, "unroll_steps": 10}, {}, {}),
+    "unrolled5": ({"unrolled": True, "unroll_steps": 5, "unroll_lr": 0.1, "unroll_inner": "sgd"}, {}, {}),
 }
 
 
@@ -52,6 +50,7 @@ def run_one(data: str, variant: str, seed: int, args) -> dict:
         batch_size=args.batch_size,
         seed=seed,
         lr=args.lr,
+        lr_d=args.lr_d or args.lr,
         device="cpu",
         eval_every=args.steps,
         n_eval=2500,
@@ -81,7 +80,10 @@ def table(rows: list[dict]) -> str:
         "| data | variant | seeds | modes (mean, min-max) | hq_fraction | steps | wall s / run |",
         "|---|---|---|---|---|---|---|",
     ]
-    keys = sorted({(r["data"], r["variant"]) for r in rows}, key=lambda k: (k[0], list(VARIANTS).index(k[1])))
+    order = {v: i for i, v in enumerate(VARIANTS)}  # variants of older runs last
+    keys = sorted(
+        {(r["data"], r["variant"]) for r in rows}, key=lambda k: (k[0], order.get(k[1], len(order)), k[1])
+    )
     for data, variant in keys:
         rs = [r for r in rows if (r["data"], r["variant"]) == (data, variant)]
         modes = [r["modes"] for r in rs]
@@ -102,6 +104,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr-d", type=float, default=0.0, help="D's learning rate (0: --lr)")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--max-wall-s", type=float, default=0.0, help="per-run wall-clock cap (0: none)")
     p.add_argument("--out", default="benchmarks/out/mode_collapse")

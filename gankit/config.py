@@ -21,7 +21,16 @@ from gankit.errors import ConfigError
 
 # Keys that may differ between a run and its resume: the budget can be extended, the run can
 # move to another folder or device. Every other key must match exactly.
-RESUME_MAY_DIFFER = ("steps", "max_wall_s", "out", "device", "resume", "progress", "allow_world_size_change")
+RESUME_MAY_DIFFER = (
+    "steps",
+    "max_wall_s",
+    "out",
+    "device",
+    "resume",
+    "progress",
+    "allow_world_size_change",
+    "deterministic",
+)
 
 
 @dataclasses.dataclass
@@ -48,11 +57,14 @@ class Config:
     clip: float | None = None  # weight clipping of D after each of its updates (WGAN); 0: off
     penalties: dict[str, float] | None = None  # name -> weight, e.g. {"gp": 10}
     spectral_norm: bool = False
-    ema: float = 0.0  # decay of the generator's weight average; 0: off
-    lr_schedule: str = "constant"  # constant | linear-decay
+    ema: float | None = None  # decay of the generator's weight average; 0: off; None: the recipe's (0)
+    lr_schedule: str | None = None  # constant | linear-decay; None: the recipe's (constant)
     decay_start: float = 0.5  # fraction of steps after which linear-decay starts
     precision: str = "fp32"  # fp32 | bf16 | fp16
     compile: bool = False
+    # CUDA: deterministic cuDNN kernels, for bit-exact resume on a GPU (slower); False lets cuDNN
+    # pick the fastest kernels by timing them (torch.backends.cudnn.benchmark).
+    deterministic: bool = False
     sync_bn: bool = False  # multi-process: batch norm statistics over all processes
     allow_world_size_change: bool = False  # resume with another process count (not exact)
     # Component options.
@@ -291,7 +303,7 @@ def _check_range(cfg: Config) -> None:
         need(v is None or v > 0, key, "a number > 0")
     need(cfg.n_critic is None or cfg.n_critic >= 1, "n_critic", "an integer >= 1")
     need(cfg.clip is None or cfg.clip >= 0, "clip", "a number >= 0 (0: no clipping)")
-    need(0.0 <= cfg.ema < 1.0, "ema", "a number in [0, 1)")
+    need(cfg.ema is None or 0.0 <= cfg.ema < 1.0, "ema", "a number in [0, 1)")
     need(0.0 <= cfg.decay_start <= 1.0, "decay_start", "a number in [0, 1]")
     if cfg.betas is not None:
         need(all(0.0 <= b < 1.0 for b in cfg.betas), "betas", "two numbers in [0, 1)")
@@ -348,6 +360,16 @@ def resolve(cfg: Config) -> Config:
             if isinstance(v, tuple):
                 getattr(cfg, attr)[k] = list(v)
 
+    # A recipe may recommend training settings of its paper (ProGAN: lr 1e-3, betas (0, 0.99),
+    # one critic step, EMA 0.999), used where the user set none, before the objective's own.
+    train = recommended.get("train", {})
+    if cfg.lr is None and cfg.lr_g is None and cfg.lr_d is None:
+        cfg.lr = train.get("lr")
+    for key in ("betas", "n_critic"):
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, train.get(key))
+    cfg.ema = cfg.ema if cfg.ema is not None else train.get("ema", 0.0)
+    cfg.lr_schedule = cfg.lr_schedule or train.get("lr_schedule", "constant")
     defaults = registries.OBJECTIVES.get(cfg.loss).factory.defaults
     cfg.optimizer = cfg.optimizer or defaults.optimizer
     cfg.lr_g = cfg.lr_g if cfg.lr_g is not None else (cfg.lr if cfg.lr is not None else defaults.lr_g)

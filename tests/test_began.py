@@ -127,3 +127,52 @@ def test_no_m_global_before_the_first_step():
     obj = build_objective("began")
     assert set(obj.stats()) == {"k"}
     assert all(torch.isfinite(t).all() for t in obj.state_dict().values())  # checkpoints refuse NaN
+
+
+def _began_nets(init: str, **opts):
+    torch.manual_seed(0)
+    spec = ModelSpec(sample_shape=(1, 32, 32), z_dim=64, bounded=True, d_output="energy")
+    return build_networks("began", spec, {"width": 16, "h_dim": 32, "convs": 1, "init": init, **opts})
+
+
+def test_initialization_keeps_z_and_input_dependence():
+    """The cause of the MNIST collapse: with PyTorch's default init G(z) hardly depended on z and
+    AE(x) not at all on x, so every G(z) was pulled onto the AE's one constant output."""
+    G, D = _began_nets("xavier").values()
+    # Zero biases and ELU(0) = 0: the zero code decodes to the zero image, exactly.
+    assert torch.equal(G(torch.zeros(1, 64)), torch.zeros(1, 1, 32, 32))
+    assert torch.equal(D.reconstruct(torch.zeros(1, 1, 32, 32)), torch.zeros(1, 1, 32, 32))
+    # Glorot-uniform dense layer, z ~ N(0, I): Var = fan_in * a^2 / 3 with a^2 = 6 / (fan_in + fan_out),
+    # i.e. 2 * 64 / (64 + 16 * 4 * 4) = 0.4, std 0.632.
+    with torch.no_grad():
+        h0 = G.decoder.dense(torch.randn(4096, 64))
+    assert float(h0.std()) == pytest.approx(0.4**0.5, rel=0.03)
+    with torch.no_grad():
+        x = G(torch.randn(256, 64))  # (256, 1, 32, 32)
+        rec = D.reconstruct(x)
+    spread = float(x.std(0).mean())  # per-pixel std across z
+    mean_rms = float(x.mean(0).pow(2).mean().sqrt())  # the part shared by all z
+    assert spread > 2 * mean_rms  # measured 0.37 vs 0.09; PyTorch's default: 0.021 vs 0.029
+    assert float(rec.std(0).mean()) > 1e-3  # measured 0.024; PyTorch's default: 2e-6
+    G_t, D_t = _began_nets("torch").values()
+    with torch.no_grad():
+        x_t = G_t(torch.randn(256, 64))
+        assert float(x_t.std(0).mean()) < float(x_t.mean(0).pow(2).mean().sqrt())  # the failure mode
+        assert float(D_t.reconstruct(x_t).std(0).mean()) < 1e-4
+
+
+def test_skip_connections_feed_h0_to_every_block():
+    G = _began_nets("xavier", skip=True)["G"]
+    dec = G.decoder
+    assert [b[0].in_channels for b in dec.blocks] == [32, 32, 32, 32]  # n maps + n maps of h0
+    z = torch.randn(3, 64)
+    with torch.no_grad():
+        h0 = dec.dense(z).view(3, 16, 4, 4)
+        x = dec.blocks[0](torch.cat([h0, h0], 1))
+        for i, size in enumerate((8, 16, 32), start=1):
+            x = x.repeat_interleave(2, 2).repeat_interleave(2, 3)  # nearest-neighbour x2
+            up = h0.repeat_interleave(size // 4, 2).repeat_interleave(size // 4, 3)
+            x = dec.blocks[i](torch.cat([x, up], 1))
+        torch.testing.assert_close(G(z), dec.to_image(x))
+    with pytest.raises(ConfigError, match="init"):
+        build_networks("began", ModelSpec(sample_shape=(1, 8, 8), z_dim=2, d_output="energy"), {"init": "he"})

@@ -348,3 +348,46 @@ def test_truncated_checkpoint_falls_back_to_previous(tmp_path, fast):
     # The manifest records what the file should be.
     manifest = json.loads(newest.with_suffix(".json").read_text())
     assert manifest["bytes"] == len(data) and manifest["step"] == 4
+
+
+# --- the GPU's deferred checks, exercised on the CPU -------------------------------------------
+def _deferred(t: Trainer) -> Trainer:
+    """Switch ``t`` to the checks a CUDA trainer uses (fused Adam takes found_inf on CPU too)."""
+    assert faults.DeferredChecks.can_skip(t.optimizers["D"])
+    t.deferred = faults.DeferredChecks(t.recipe.players, t.device)
+    return t
+
+
+def test_deferred_checks_leave_healthy_training_unchanged(tmp_path, fast):
+    plain = Trainer(tiny(tmp_path / "a", steps=8))
+    plain.fit(progress=False)
+    deferred = _deferred(Trainer(tiny(tmp_path / "b", steps=8)))
+    deferred.fit(progress=False)
+    for (k, a), b in zip(plain.recipe.state_dict().items(), deferred.recipe.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_deferred_check_skips_the_bad_update_and_names_its_step(tmp_path, fast):
+    t = _deferred(Trainer(tiny(tmp_path / "run", steps=20, eval_every=10, ckpt_every=10)))
+    w = t.recipe.D.body[0].weight
+    w.register_hook(lambda g: g * float("nan") if t.state.step == 4 else g)
+    seen = {}
+    orig_step = t.optimizers["D"].step
+
+    def step(*a, **k):
+        before = w.detach().clone()
+        out = orig_step(*a, **k)
+        if t.state.step == 4:
+            seen["before"], seen["after"] = before, w.detach().clone()
+        return out
+
+    t.optimizers["D"].step = step
+    with pytest.raises(
+        DivergenceError, match=r"D loss or gradient became NaN/inf at step 4 \(found at step 10"
+    ):
+        t.fit(progress=False)
+    # the update of step 4 was skipped on the device: the weights did not move, and stay finite
+    assert torch.equal(seen["before"], seen["after"])
+    assert torch.isfinite(w).all()
+    # the checkpoint of step 10 (the first one due) was not written
+    assert ckpt.list_checkpoints(tmp_path / "run" / "checkpoints") == []

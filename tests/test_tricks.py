@@ -161,20 +161,23 @@ def test_historical_average_penalty_by_hand():
     )
 
 
-def test_historical_averaging_resume_is_bit_identical(tmp_path, monkeypatch):
+def straight_and_resumed(tmp_path, monkeypatch, recipe_args):
+    """Recipe states after 4 steps straight and after 2 steps, a checkpoint and 2 more."""
     from gankit.training.trainer import Trainer
     from gankit.viz import pictures
 
     monkeypatch.setattr(pictures, "draw_run_pictures", lambda trainer, folder: {})  # not under test
-
-    args = {"hist_avg_d": 1.0, "hist_avg_g": 0.5}
-    straight = trainer_for(tmp_path / "a", args, steps=4)
+    straight = trainer_for(tmp_path / "a", recipe_args, steps=4)
     straight.fit(progress=False)
-    first = trainer_for(tmp_path / "b", args, steps=2)
+    first = trainer_for(tmp_path / "b", recipe_args, steps=2)
     first.fit(progress=False)
     resumed = Trainer.from_run(tmp_path / "b" / "run", overrides={"steps": 4})
     resumed.fit(progress=False)
-    a, b = straight.recipe.state_dict(), resumed.recipe.state_dict()
+    return straight.recipe.state_dict(), resumed.recipe.state_dict()
+
+
+def test_historical_averaging_resume_is_bit_identical(tmp_path, monkeypatch):
+    a, b = straight_and_resumed(tmp_path, monkeypatch, {"hist_avg_d": 1.0, "hist_avg_g": 0.5})
     hist_keys = [k for k in a if ".hist." in k]
     assert hist_keys and int(a["tricks.hist.D.count"]) == 5  # initial value + 4 updates
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -238,6 +238,7 @@ def collect(spec: ArenaSpec, target: tuple[str, str, float] | None = None) -> di
         "seeds": list(spec.seeds),
         "steps": spec.steps,
         "budget_s": spec.budget_s,
+        "device": spec.device,
         "sets": list(settings.get("sets", spec.sets)),
         "main_metric": main,
         "rank_by": keys,

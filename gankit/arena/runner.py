@@ -31,7 +31,7 @@ from gankit.errors import ConfigError, GankitError
 STATUS_FILE = "arena_status.json"
 SETTINGS_FILE = "arena.json"
 # Config keys the arena sets for each run itself; --set may not change them.
-ARENA_KEYS = ("data", "model", "loss", "seed", "steps", "max_wall_s", "out", "progress", "resume")
+ARENA_KEYS = ("data", "model", "loss", "seed", "steps", "max_wall_s", "out", "progress", "resume", "device")
 
 
 @dataclasses.dataclass
@@ -46,6 +46,7 @@ class ArenaSpec:
     jobs: int = 0  # 0: the CPUs this process may use
     sets: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE, as gankit train --set
     evals: int = 10  # evaluations per run when eval_every is not set
+    device: str = "auto"  # every run's device: auto | cpu | cuda | cuda:N (may change on resume)
 
     def run_name(self, loss: str, seed: int) -> str:
         return f"{loss}-s{seed}"
@@ -85,10 +86,11 @@ def base_config(spec: ArenaSpec) -> dict[str, Any]:
     if fixed:
         raise ConfigError(
             f"--set {fixed[0]}: the arena sets this itself; use the arena's own flag (--data, --losses, "
-            "--seeds, --steps, --model, --budget-s, --out)"
+            "--seeds, --steps, --model, --budget-s, --device, --out)"
         )
     d["data"], d["model"], d["steps"] = spec.data, spec.model, spec.steps
     d["max_wall_s"] = spec.budget_s
+    d["device"] = spec.device
     d["progress"] = "none"
     d.setdefault("eval_every", max(1, spec.steps // max(spec.evals, 1)))
     return d
@@ -187,7 +189,7 @@ def train_one(cfg_dict: dict[str, Any], action: str) -> dict[str, Any]:
     }
     try:
         if action == "resume":
-            overrides = {k: cfg_dict[k] for k in ("steps", "max_wall_s", "progress")}
+            overrides = {k: cfg_dict[k] for k in ("steps", "max_wall_s", "progress", "device")}
             trainer = Trainer.from_run(run_dir, overrides=overrides)
         else:
             if run_dir.exists():  # a folder without a checkpoint: nothing to keep
@@ -244,7 +246,10 @@ def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str,
         raise ConfigError("--seeds: must be >= 1")
     if spec.budget_s < 0:
         raise ConfigError(f"--budget-s {spec.budget_s}: must be >= 0 (0: no limit)")
-    spec.losses = check_configs(spec, drop_unfit, log)
+    from gankit.training.trainer import pick_device
+
+    spec.losses = check_configs(spec, drop_unfit, log)  # also checks the device's name
+    pick_device(spec.device)  # CUDA asked for but absent: one error here, not one per worker
     _check_settings(spec)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = spec.jobs or cpus

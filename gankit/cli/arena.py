@@ -20,6 +20,9 @@ def configure(p):
         "--out", default=None, help="arena folder (default runs/arena-DATA-MODEL); rerun to resume"
     )
     p.add_argument("--jobs", type=int, default=0, help="runs at once (default: the CPU count)")
+    p.add_argument(
+        "--device", default="auto", help="device of every run: auto (default), cpu, cuda or cuda:N"
+    )
     p.add_argument("--evals", type=int, default=10, help="evaluations per run unless --set eval_every=N")
     p.add_argument(
         "--target",
@@ -56,6 +59,7 @@ def configure(p):
             jobs=args.jobs,
             sets=list(args.set),
             evals=args.evals,
+            device=args.device,
         )
         results = arena(spec, target=args.target, drop_unfit=args.losses.strip().lower() == "all")
         for e in results["ranking"]:

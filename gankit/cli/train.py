@@ -36,6 +36,10 @@ COMMON = (
     "progress",
     "on_nan",
     "clip",
+    "compile",
+    "deterministic",
+    "sync_bn",
+    "max_wall_s",
 )
 
 
@@ -44,12 +48,14 @@ def add_config_flags(p):
     for name in COMMON:
         f = fields[name]
         default = f.default if f.default is not dataclasses.MISSING else None
+        switch = {"nargs": "?", "const": "true"} if isinstance(default, bool) else {}  # --compile alone
         p.add_argument(
             f"--{name.replace('_', '-')}",
             dest=name,
             default=None,
             metavar=name.upper(),
             help=f"(default: {default})",
+            **switch,
         )
     p.add_argument(
         "--penalty",

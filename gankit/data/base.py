@@ -51,6 +51,15 @@ class Stream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    def to(self, device: torch.device) -> Stream:
+        """Keep the source data where batches are needed; generated data needs nothing."""
+        return self
+
+
+# In-memory training tensors up to this size move to the GPU once, so a step never waits on a
+# host copy; larger ones stay in pinned host memory and each batch is copied asynchronously.
+GPU_RESIDENT_BYTES = 4 * 2**30
+
 
 class Dataset:
     """A source of real samples plus the metrics that judge generated ones."""
@@ -100,6 +109,7 @@ class TensorStream(Stream):
         self.rank, self.world_size = rank, world_size
         self.transform = transform
         self.gen = torch.Generator().manual_seed(seed)
+        self.pinned = False
         self.perm = self._new_perm()
         self.pos = 0
 
@@ -112,10 +122,31 @@ class TensorStream(Stream):
             self.pos = 0
         idx = self.perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
-        parts = {k: v[idx] for k, v in self.tensors.items()}
+        parts = {k: self._take(v, idx) for k, v in self.tensors.items()}
         if self.transform is not None:
             parts = self.transform(parts, self.gen)
+        if self.pinned:  # pinned staging lets Batch.to(non_blocking=True) overlap the step
+            parts = {k: v.pin_memory() for k, v in parts.items()}
         return Batch(**parts)
+
+    def _take(self, v: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if v.device != idx.device:  # GPU-resident data; the permutation stays on the CPU
+            return v[idx.to(v.device, non_blocking=True)]
+        return v[idx]
+
+    def to(self, device: torch.device) -> TensorStream:
+        """On CUDA: move the tensors to the GPU when they fit ``GPU_RESIDENT_BYTES``, else pin
+        each batch. The sampling (generator and permutation) stays on the CPU, so the batches
+        and the checkpointed state are the same on every device."""
+        self.pinned = False
+        if torch.device(device).type != "cuda":
+            return self
+        size = sum(v.numel() * v.element_size() for v in self.tensors.values())
+        if size <= GPU_RESIDENT_BYTES:
+            self.tensors = {k: v.to(device) for k, v in self.tensors.items()}
+        else:
+            self.pinned = True
+        return self
 
     def state_dict(self):
         return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": self.pos}

@@ -366,7 +366,8 @@ class StackedMNIST(ImageDataset):
 
     def images(self, rows, reference=False):
         digits = self.ref_digits if reference else self.digits
-        return to_float(digits[rows])  # (B, 3) indices -> (B, 3, S, S)
+        # (B, 3) indices -> (B, 3, S, S); the digit table stays on the CPU, rows may be on a GPU
+        return to_float(digits[rows.to(digits.device)].to(rows.device))
 
 
 def stack_triplets(labels: torch.Tensor, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

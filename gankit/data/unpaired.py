@@ -44,6 +44,10 @@ class UnpairedStream(Stream):
     def next(self) -> Batch:
         return Batch(self.a.next().x, None, self.b.next().x)
 
+    def to(self, device):
+        self.a.to(device), self.b.to(device)
+        return self
+
     def state_dict(self):
         return {"a": self.a.state_dict(), "b": self.b.state_dict()}
 

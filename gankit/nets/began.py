@@ -19,6 +19,7 @@ import dataclasses
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from gankit.errors import ConfigError
 from gankit.nets.base import MODELS, ModelSpec
@@ -30,15 +31,26 @@ class BEGANOptions:
     h_dim: int = 64  # bottleneck size of the autoencoder
     convs: int = 2  # 3x3 convolutions per resolution
     # G's output through tanh for data in [-1, 1]. Off by default: the paper's G is linear, and a
-    # tanh G collapses to the easily reconstructed background, saturates and stalls (measured on
-    # MNIST: pre-tanh outputs near -6.5 after 1000 steps).
+    # tanh G collapsed to the easily reconstructed background, saturated and stalled (measured on
+    # MNIST with the PyTorch-default init: pre-tanh outputs near -6.5 after 1000 steps).
     tanh: bool = False
+    # Weight initialization. "xavier": Glorot-uniform weights and zero biases, TensorFlow's default
+    # that the paper's and the public reference implementations ran with. "torch": PyTorch's default
+    # (kaiming-uniform with a = sqrt(5) and random biases), which shrinks the signal about 3x in
+    # variance per layer: G(z) then hardly depends on z and AE(x) not at all on x, and the
+    # generator collapses onto the autoencoder's constant output (docs/began_progan.md).
+    init: str = "xavier"
+    # The paper's optional skip connections (sec. 3.5): the first dense output h0 upsampled to each
+    # resolution and concatenated to that resolution's input, in G and in D's decoder.
+    skip: bool = False
 
     def check(self):
         if self.width < 1 or self.h_dim < 1 or self.convs < 1:
             raise ConfigError(
                 f"began width={self.width}, h_dim={self.h_dim}, convs={self.convs} must be >= 1"
             )
+        if self.init not in ("xavier", "torch"):
+            raise ConfigError(f"began init={self.init!r}: allowed values are 'xavier' and 'torch'")
 
 
 def base_size(size: int) -> tuple[int, int]:
@@ -66,26 +78,45 @@ def _convs(c_in: int, c_out: int, n: int) -> list[nn.Module]:
     return layers
 
 
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """``scheme`` "xavier": Glorot-uniform weights, zero biases on every conv and dense layer;
+    "torch": leave PyTorch's defaults."""
+    if scheme == "torch":
+        return
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class Decoder(nn.Module):
-    """h (N, h_dim) -> image (N, C, H, H)."""
+    """h (N, h_dim) -> image (N, C, H, H).
+
+    One block per resolution (``convs`` 3x3 convolutions with ELU), nearest-neighbour upsampling
+    between blocks. With ``skip`` each block's input is concatenated with h0 (the dense output,
+    (N, n, base, base)) upsampled to that block's resolution, so the block sees 2n channels.
+    """
 
     def __init__(self, shape, opts: BEGANOptions, in_dim: int):
         super().__init__()
         c, size, _ = shape
         self.base, n_up = base_size(size)
-        self.width = opts.width
-        self.dense = nn.Linear(in_dim, opts.width * self.base * self.base)
-        layers: list[nn.Module] = []
-        for _ in range(n_up):
-            layers += [
-                *_convs(opts.width, opts.width, opts.convs),
-                nn.Upsample(scale_factor=2, mode="nearest"),
-            ]
-        layers += [*_convs(opts.width, opts.width, opts.convs), nn.Conv2d(opts.width, c, 3, padding=1)]
-        self.body = nn.Sequential(*layers)
+        self.width, self.skip = opts.width, opts.skip
+        n, n_in = opts.width, 2 * opts.width if opts.skip else opts.width
+        self.dense = nn.Linear(in_dim, n * self.base * self.base)
+        self.blocks = nn.ModuleList(nn.Sequential(*_convs(n_in, n, opts.convs)) for _ in range(n_up + 1))
+        self.to_image = nn.Conv2d(n, c, 3, padding=1)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.body(self.dense(h).view(h.shape[0], self.width, self.base, self.base))
+        h0 = self.dense(h).view(h.shape[0], self.width, self.base, self.base)  # (N, n, base, base)
+        x = h0
+        for i, block in enumerate(self.blocks):
+            if i > 0:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            if self.skip:
+                x = torch.cat([x, F.interpolate(h0, size=x.shape[-2:], mode="nearest")], 1)
+            x = block(x)
+        return self.to_image(x)
 
 
 class Encoder(nn.Module):
@@ -122,6 +153,7 @@ class BEGANDiscriminator(nn.Module):
         self.encoder = Encoder(shape, opts)
         self.decoder = Decoder(shape, opts, opts.h_dim)
         self.feature_dim = opts.h_dim
+        init_weights(self, opts.init)
 
     def features(self, x: torch.Tensor, y=None) -> torch.Tensor:
         """The bottleneck code (N, h_dim)."""
@@ -143,6 +175,7 @@ class BEGANGenerator(nn.Module):
         self.z_dim = spec.z_dim
         self.bounded = spec.bounded and opts.tanh
         self.decoder = Decoder(_image_shape(spec), opts, spec.z_dim)
+        init_weights(self, opts.init)
 
     def forward(self, z: torch.Tensor, y=None) -> torch.Tensor:
         x = self.decoder(z)

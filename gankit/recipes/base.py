@@ -64,6 +64,15 @@ class Recipe(nn.Module):
             if id(p) not in own
         ]
 
+    def set_optimizer_views(self, views: dict) -> None:
+        """The loop hands each player's optimizer as a read-only
+        :class:`~gankit.training.optimizer_view.OptimizerView` (kept outside the state)."""
+        self.__dict__["_optimizer_views"] = dict(views)
+
+    def optimizer_view(self, player: str):
+        """``player``'s optimizer view, or None outside the loop."""
+        return self.__dict__.get("_optimizer_views", {}).get(player)
+
     def begin_step(self) -> None:
         """Called by the loop at the start of every training step (before its first phase)."""
 
@@ -99,6 +108,12 @@ class Recipe(nn.Module):
 
     def stats(self) -> dict[str, float]:
         """Scalars of the recipe's state worth logging at evaluation."""
+        return {}
+
+    def rank_local_modules(self) -> dict[str, nn.Module]:
+        """Submodules whose state differs between processes (CycleGAN's image pools fill with
+        each rank's own fakes). Checkpoints keep every rank's copy, so a multi-process resume
+        restores each rank's own; the rest of the recipe is identical on every rank."""
         return {}
 
 

@@ -52,8 +52,8 @@ class ImagePool(nn.Module):
     returned; once full, with probability 1/2 (u > 0.5) a uniformly chosen stored image j is
     returned and replaced by the new one, else the new image is returned. ``u ~ U[0, 1)`` and
     ``j ~ {0..size-1}`` are drawn for every image of the batch (used only when the pool is
-    full), from ``generator`` or torch's global RNG, which checkpoints carry. The images and
-    the count are buffers, so checkpoints and resume carry the pool too.
+    full), on the CPU from ``generator`` or torch's global CPU RNG, which checkpoints carry.
+    The images and the count are buffers, so checkpoints and resume carry the pool too.
     """
 
     def __init__(self, size: int, sample_shape: tuple[int, ...]):
@@ -61,6 +61,12 @@ class ImagePool(nn.Module):
         self.size = size
         self.register_buffer("images", torch.zeros(size, *sample_shape))  # (size, C, H, W)
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        # The count's Python copy, so choosing never waits for a GPU; re-read after a load.
+        self._count: int | None = None
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._count = None
 
     @torch.no_grad()
     def query(self, fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -68,19 +74,21 @@ class ImagePool(nn.Module):
         if self.size == 0:
             return fake
         n = fake.shape[0]
-        u = torch.rand(n, generator=generator, device=self.images.device if generator is None else "cpu")
-        j = torch.randint(self.size, (n,), generator=generator, device=u.device)
+        # u and j on the CPU (global CPU RNG unless ``generator``): plain Python numbers
+        u = torch.rand(n, generator=generator).tolist()
+        j = torch.randint(self.size, (n,), generator=generator).tolist()
         out = fake.clone()
-        count = int(self.count)
+        count = int(self.count) if self._count is None else self._count
         for i in range(n):
             if count < self.size:
                 self.images[count] = fake[i]
                 count += 1
             elif u[i] > 0.5:
-                k = int(j[i])
+                k = j[i]
                 out[i] = self.images[k]
                 self.images[k] = fake[i]
         self.count.fill_(count)
+        self._count = count
         return out
 
 
@@ -222,6 +230,9 @@ class CycleGAN(Recipe):
     def stats(self):
         return {k: float(v) for k, v in self.objective.stats().items()}
 
+    def rank_local_modules(self):
+        return {"pool_a": self.pool_a, "pool_b": self.pool_b}
+
 
 @RECIPES.register("cyclegan", options=CycleGANRecipeOptions)
 def build_cyclegan_recipe(ctx: BuildContext) -> CycleGAN:
@@ -265,4 +276,10 @@ def build_cyclegan_recipe(ctx: BuildContext) -> CycleGAN:
     )
 
 
-build_cyclegan_recipe.recommended = {"model": "cyclegan", "loss": "lsgan"}
+# Zhu et al. 2017, sec. 4 / 7.1: Adam 2e-4, betas (0.5, 0.999), constant for the first half
+# of training, then linearly decayed to zero.
+build_cyclegan_recipe.recommended = {
+    "model": "cyclegan",
+    "loss": "lsgan",
+    "train": {"lr": 2e-4, "betas": (0.5, 0.999), "lr_schedule": "linear-decay"},
+}

@@ -190,4 +190,10 @@ def build_progressive(ctx: BuildContext) -> Progressive:
 
 
 # With no --model / --loss: the growing networks and the paper's WGAN-GP game.
-build_progressive.recommended = {"model": "progan", "loss": "wgan-gp"}
+# Karras et al. 2018, sec. A.1: Adam lr 0.001, betas (0, 0.99), one critic update per G
+# update, and the generator's weights averaged with decay 0.999 for samples.
+build_progressive.recommended = {
+    "model": "progan",
+    "loss": "wgan-gp",
+    "train": {"lr": 1e-3, "betas": (0.0, 0.99), "n_critic": 1, "ema": 0.999},
+}

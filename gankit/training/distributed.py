@@ -7,7 +7,9 @@ pass), leaves parameters unused (ProGAN's future blocks) and takes double backwa
 (gradient penalties) — all cases where the DDP wrapper needs ``find_unused_parameters`` or
 breaks. One flat all-reduce per update of the gradients of the updated player (missing
 gradients count as zero on every rank) gives exactly the gradient of the global batch's mean
-loss, for every recipe alike. Backends: gloo on CPU, NCCL on CUDA.
+loss, for every recipe alike. Backends: gloo on CPU, NCCL on CUDA; the environment variable
+``GANKIT_DIST_BACKEND`` overrides the choice (e.g. gloo with CUDA tensors, which lets two
+processes share one GPU in a test: NCCL refuses two ranks on the same device).
 
 Batch norm statistics stay per process (document: use ``sync_bn=true`` for SyncBatchNorm).
 """
@@ -42,12 +44,19 @@ def init_from_env(device: str = "auto") -> tuple[int, int, str]:
         return 0, 1, device
     use_cuda = torch.cuda.is_available() and device in ("auto", "cuda") or device.startswith("cuda")
     if use_cuda:
+        if local >= torch.cuda.device_count() and os.environ.get("GANKIT_DIST_BACKEND") != "gloo":
+            raise ConfigError(
+                f"LOCAL_RANK={local} but this machine has {torch.cuda.device_count()} GPU(s); "
+                "use --nproc_per_node at most the GPU count"
+            )
+        local %= torch.cuda.device_count()  # gloo test mode only: ranks may share a GPU
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     else:
         device = "cpu"
     if not initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(minutes=30))
+        backend = os.environ.get("GANKIT_DIST_BACKEND") or ("nccl" if use_cuda else "gloo")
+        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
     return rank, world, device
 
 

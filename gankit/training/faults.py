@@ -5,6 +5,10 @@
   A second SIGINT stops at once, without a checkpoint.
 - :func:`check_grads` and :func:`check_params` find NaN/inf in gradients and parameters with
   one fused norm per call (``torch._foreach_norm``) and name the first bad tensor.
+- :class:`DeferredChecks` does the same on a GPU without a host synchronization per update:
+  each update's verdict stays on the device, a non-finite update is skipped there (the fused
+  optimizers' ``found_inf``, as mixed-precision loss scaling does), and the verdicts are read
+  at the loop's check points.
 """
 
 from __future__ import annotations
@@ -110,3 +114,46 @@ def check_params(params: list[nn.Parameter], owner: nn.Module, step: int) -> Non
     if bad is not None:
         name = _names(owner).get(id(params[bad[0]]), "?")
         raise DivergenceError(f"parameter {name} became {bad[1]} in the updates of step {step}")
+
+
+class DeferredChecks:
+    """NaN/inf checks that never wait for the GPU inside a step.
+
+    Reading a flag back (``bool(t)``) stops the host until the device has caught up, so the next
+    kernels cannot be queued ahead: on a GPU a per-update check costs far more than its
+    arithmetic. Here each update computes ``bad`` (loss or any gradient non-finite) on the
+    device; optimizers that accept ``found_inf`` (fused Adam and SGD) skip that update on the
+    device, and the first bad step per player is kept in a device tensor. :meth:`raise_if_bad`
+    reads them (one synchronization) at the loop's check points: every few steps and before
+    every evaluation and checkpoint, so a checkpoint never holds a bad update.
+    """
+
+    def __init__(self, players, device: torch.device):
+        self.first_bad = {p: torch.full((), -1, dtype=torch.long, device=device) for p in players}
+
+    @staticmethod
+    def can_skip(opt: torch.optim.Optimizer) -> bool:
+        """Whether ``opt`` skips its update on the device when given ``found_inf``."""
+        return bool(opt.defaults.get("fused")) and isinstance(opt, torch.optim.Adam | torch.optim.SGD)
+
+    def guard(self, opt: torch.optim.Optimizer, player: str, loss: torch.Tensor, params, step: int) -> None:
+        """Flag this update of ``player`` on the device; ``opt.step()`` then skips it if bad."""
+        grads = [p.grad for p in params if p.grad is not None]
+        ok = torch.isfinite(loss.detach())
+        if grads:
+            ok = ok & torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
+        bad = ~ok
+        opt.found_inf = bad.float()  # read by the fused kernels: no update where it is 1
+        first = self.first_bad[player]
+        first.copy_(torch.where(bad & (first < 0), step, first))
+
+    def raise_if_bad(self, params: list[nn.Parameter], owner: nn.Module, step: int) -> None:
+        """Raise DivergenceError for the first flagged update (or a non-finite parameter)."""
+        for player, first in self.first_bad.items():
+            at = int(first)
+            if at >= 0:
+                raise DivergenceError(
+                    f"{player} loss or gradient became NaN/inf at step {at} (found at step {step}; "
+                    "on a GPU the checks are read every few steps and the bad update was skipped)"
+                )
+        check_params(params, owner, step)

@@ -28,6 +28,7 @@ from gankit.objectives.base import build_objective
 from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed, faults
+from gankit.training.optimizer_view import OptimizerView
 from gankit.training.progress import Progress
 from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
 
@@ -101,6 +102,9 @@ class Trainer:
         if world_size > 1 and self.cfg.sync_bn:
             self.recipe = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.recipe)
         self.recipe.to(self.device)
+        if self.device.type == "cuda":  # process-wide flags, as every CUDA training script sets them
+            torch.backends.cudnn.deterministic = self.cfg.deterministic
+            torch.backends.cudnn.benchmark = not self.cfg.deterministic
         distributed.broadcast_module(self.recipe)
         torch.manual_seed(self.cfg.seed + 7919 * rank)  # distinct noise per rank
         if self.cfg.compile:
@@ -120,12 +124,20 @@ class Trainer:
             lr = self.cfg.lr_g if player == "G" else self.cfg.lr_d
             self.optimizers[player] = make_optimizer(self.cfg, self.player_params[player], lr)
         self.base_lr = {p: [g["lr"] for g in o.param_groups] for p, o in self.optimizers.items()}
+        # Read-only views for recipes that look ahead at an optimizer (the unrolled GAN).
+        self.recipe.set_optimizer_views({p: OptimizerView(o) for p, o in self.optimizers.items()})
         # Mixed precision: autocast for the losses; fp16 also scales each player's loss.
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.precision)
         self.scalers = {}
         if self.cfg.precision == "fp16":
             self.scalers = {p: torch.amp.GradScaler(self.device.type) for p in self.optimizers}
-        self.stream = self.dataset.stream(self.cfg.batch_size, self.cfg.seed, rank, world_size)
+        # On a GPU, NaN/inf checks stay on the device between check points (no sync per update).
+        self.deferred = (
+            faults.DeferredChecks(self.recipe.players, self.device) if self.device.type == "cuda" else None
+        )
+        self.stream = self.dataset.stream(self.cfg.batch_size, self.cfg.seed, rank, world_size).to(
+            self.device
+        )
         self.state = TrainState()
         self.run_dir = Path(run_dir or self.cfg.out or default_out(self.cfg.data, self.cfg.loss))
         self.cfg.out = str(self.run_dir)
@@ -166,6 +178,11 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(), "stream": self.stream.state_dict()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        local = self.recipe.rank_local_modules()
+        if local:  # e.g. CycleGAN's pools: each rank's own, restored to the same rank
+            rng["local"] = {
+                name: {k: v.detach().cpu() for k, v in m.state_dict().items()} for name, m in local.items()
+            }
         return rng
 
     def state_dict(self) -> dict[str, Any]:
@@ -204,6 +221,9 @@ class Trainer:
                 torch.set_rng_state(rng["torch"])
                 if "cuda" in rng and self.device.type == "cuda":
                     torch.cuda.set_rng_state(rng["cuda"], self.device)
+                for name, m in self.recipe.rank_local_modules().items():
+                    if name in rng.get("local", {}):
+                        m.load_state_dict(rng["local"][name])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(
                 f"checkpoint does not fit this run's model: {str(e).splitlines()[0][:200]}"
@@ -257,9 +277,10 @@ class Trainer:
                 batch = self.stream.next().to(self.device, non_blocking=True)
                 with self.autocast():
                     loss, out = recipe.loss(phase.player, batch, self.state.step)
+                defer = self.deferred is not None and faults.DeferredChecks.can_skip(opt)
                 # Multi-process: a NaN loss reaches every rank through the averaged gradients
                 # and is caught there, so no rank leaves the collective alone.
-                if self.world_size == 1 and not torch.isfinite(loss.detach()):
+                if not defer and self.world_size == 1 and not torch.isfinite(loss.detach()):
                     raise DivergenceError(
                         f"{phase.player} loss became {float(loss.detach())} at step {self.state.step}"
                     )
@@ -275,7 +296,10 @@ class Trainer:
                 else:
                     loss.backward()
                     distributed.average_gradients(params)
-                    faults.check_grads(params, recipe, phase.player, self.state.step)
+                    if defer:
+                        self.deferred.guard(opt, phase.player, loss, params, self.state.step)
+                    else:
+                        faults.check_grads(params, recipe, phase.player, self.state.step)
                     opt.step()
                 if phase.player == "D" and self.cfg.clip > 0:
                     with torch.no_grad():
@@ -287,10 +311,16 @@ class Trainer:
                 if phase.player == "G" and self.ema is not None:
                     self.ema.update_parameters(recipe.generator())
         self._freeze(None)
-        faults.check_params(list(recipe.parameters()), recipe, self.state.step)  # once per step
+        if self.deferred is None:  # on a GPU: at the check points (check_deferred)
+            faults.check_params(list(recipe.parameters()), recipe, self.state.step)
         self.state.step += 1
         self.state.images_seen += self.cfg.batch_size * self.world_size
         return logs
+
+    def check_deferred(self) -> None:
+        """Read the GPU's deferred NaN/inf verdicts (one synchronization); raises DivergenceError."""
+        if self.deferred is not None:
+            self.deferred.raise_if_bad(list(self.recipe.parameters()), self.recipe, self.state.step)
 
     def autocast(self):
         return torch.autocast(
@@ -335,15 +365,25 @@ class Trainer:
                 and not ckpt.list_checkpoints(self.run_dir / "checkpoints")
             ):
                 self.save_checkpoint()  # something to roll back to before the first regular one
+            ckpt_every = cfg.ckpt_every or cfg.eval_every
             while self.state.step < cfg.steps:
                 try:
                     logs = self.train_step()
+                    step = self.state.step
+                    if (
+                        step % 25 == 0
+                        or step % cfg.eval_every == 0
+                        or step % ckpt_every == 0
+                        or step == cfg.steps
+                    ):
+                        self.check_deferred()
                 except DivergenceError as e:
                     self._rollback(e)  # raises unless on_nan=rollback and rollbacks are left
                     sums, count = {}, 0
                     continue
-                for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                for k, v in logs.items():  # on a GPU: summed on the device, read at check points
+                    v = v.detach() if self.deferred is not None and torch.is_tensor(v) else float(v)
+                    sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 step = self.state.step
                 # A wall-clock budget (cumulative over resumes) ends the run like its last step.
@@ -355,16 +395,15 @@ class Trainer:
                     now = time.perf_counter()
                     ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
                     t_rate, img_rate_start = now, self.state.images_seen
-                    shown = {k: sums[k] / count for k in ("loss_d", "loss_g") if k in sums}
+                    shown = {k: float(sums[k]) / count for k in ("loss_d", "loss_g") if k in sums}
                     if main and main in last_row and last_row[main] is not None:
                         shown[main] = last_row[main]
                 bar.update(step, shown, ips)
                 if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
-                    means = {k: v / max(count, 1) for k, v in sums.items()}
+                    means = {k: float(v) / max(count, 1) for k, v in sums.items()}
                     self.state.wall_s = time.perf_counter() - t_start
                     last_row = self.evaluate_and_log(self.state.wall_s, means)
                     sums, count = {}, 0
-                ckpt_every = cfg.ckpt_every or cfg.eval_every
                 if step % ckpt_every == 0 or step == cfg.steps or out_of_time:
                     self.state.wall_s = time.perf_counter() - t_start
                     self.save_checkpoint()
@@ -518,6 +557,8 @@ class Trainer:
             raise DivergenceError(f"{error}; cannot roll back: {e}") from None
         rollbacks, scale = self.state.rollbacks + 1, self.state.lr_scale * faults.ROLLBACK_LR_FACTOR
         self.load_state(state)
+        if self.deferred is not None:  # the flagged updates are undone with the reload
+            self.deferred = faults.DeferredChecks(self.recipe.players, self.device)
         self.state.rollbacks, self.state.lr_scale = rollbacks, scale
         if self.is_main and getattr(self, "metrics_log", None) is not None:
             self.metrics_log.truncate_after(self.state.step)
@@ -528,6 +569,7 @@ class Trainer:
         )
 
     def save_checkpoint(self) -> Path | None:
+        self.check_deferred()  # never save a state that a skipped bad update left behind
         state = self.state_dict()  # collective under torchrun
         if not self.is_main:
             self._saved_step = self.state.step

@@ -73,5 +73,5 @@ def build_with_tricks(cfg, spec: ModelSpec, opts: TrickOptions) -> tuple[nn.Modu
     tricks = None
     if opts.game_hooks():
         params = {"G": list(G.parameters()), "D": list(D.parameters())}
-        tricks = Tricks(opts, params, cfg.lr_d, feature_dim)
+        tricks = Tricks(opts, params, cfg.lr_d, feature_dim, cfg.betas)
     return G, D, tricks

@@ -10,6 +10,7 @@ from torch import nn
 from torch.func import functional_call
 
 from gankit.tricks.options import TrickOptions
+from gankit.tricks.unroll import step_function
 
 
 def feature_matching_loss(h_real: torch.Tensor, h_fake: torch.Tensor) -> torch.Tensor:
@@ -49,7 +50,12 @@ class Tricks(nn.Module):
     """The loss-side options for one :class:`TwoPlayer`; ``recipe`` is passed in each call."""
 
     def __init__(
-        self, opts: TrickOptions, params: dict[str, list[nn.Parameter]], lr_d: float, feature_dim: int
+        self,
+        opts: TrickOptions,
+        params: dict[str, list[nn.Parameter]],
+        lr_d: float,
+        feature_dim: int,
+        betas: tuple[float, float] = (0.5, 0.999),
     ):
         super().__init__()
         self.fm_mode, self.fm_weight = opts.feature_matching, opts.fm_weight
@@ -57,7 +63,7 @@ class Tricks(nn.Module):
         self.hist_weight = {"D": opts.hist_avg_d, "G": opts.hist_avg_g}
         self.hist = nn.ModuleDict({p: HistoricalAverage(params[p]) for p, w in self.hist_weight.items() if w})
         self.unroll_steps = opts.unroll_steps if opts.unrolled else 0
-        self.unroll_lr = opts.unroll_lr or lr_d
+        self.unroll_lr, self.lr_d, self.betas = opts.unroll_lr, lr_d, tuple(betas)
         self.unroll_inner = opts.unroll_inner
 
     # --- hooks of TwoPlayer ---------------------------------------------------------------
@@ -93,53 +99,61 @@ class Tricks(nn.Module):
 
     # --- unrolled GAN -----------------------------------------------------------------------
     def unrolled_g_loss(self, recipe, real, fake, y):
-        """G's loss against D after ``k`` differentiable updates (Metz et al. 2017, eq. 5-6).
+        """G's loss against D after ``k`` differentiable updates: the surrogate
+        ``f_K(θ_G, θ_D) = f(θ_G, θ_D^K(θ_G, θ_D))`` of Metz et al. 2017 (eq. 5-7, 10).
 
         D's parameters are copied (detached leaves, so the real D never changes) and updated
-        ``k`` times on D's objective loss of (real, fake) with ``create_graph=True``; G's
-        gradient flows through those updates. Inner step: ``theta - lr * g`` ("sgd") or
-        ``theta - lr * g / rms(g)`` with the RMS over all of D's gradient entries, held constant
-        ("normalized": Adam-sized steps; when D saturates its gradients vanish, the step grows
-        without bound and G was measured to hide in D's valley, docs/mode_collapse.md). Penalties are left out
-        of the inner loss. Buffers (batch norm statistics) are copied too.
+        ``k`` times on D's objective loss of (real, fake) with ``create_graph=True``; G's gradient
+        flows through those updates, moments included. Penalties are left out of the inner loss;
+        buffers (batch-norm statistics) are copied, not updated.
+        """
+        params, buffers = self.unroll(recipe, real, fake, y)
+        objective = recipe.objective
+        if objective.g_needs_real:
+            d_real, d_fake = self._d_outputs(recipe, params, buffers, real, fake, y)
+            return objective.g_loss(d_fake, d_real)
+        return objective.g_loss(functional_call(recipe.D, {**params, **buffers}, (fake, y)), None)
+
+    def unroll(self, recipe, real, fake, y) -> tuple[dict, dict]:
+        """(D's parameters after ``unroll_steps`` inner steps, D's buffers), by name.
+
+        Inner step ``optimizer``: D's own optimizer (Adam, SGD or RMSprop, :mod:`gankit.tricks.unroll`)
+        from the state and hyper-parameters it holds now, read through the loop's read-only view
+        (outside the loop: Adam from a fresh state at lr_d); ``sgd``: ``θ - lr g``. ``unroll_lr``
+        > 0 replaces the learning rate.
         """
         D, objective = recipe.D, recipe.objective
-        params = {n: p.detach().clone().requires_grad_(True) for n, p in D.named_parameters()}
+        named = list(D.named_parameters())
+        params = {n: p.detach().clone().requires_grad_(True) for n, p in named}
         buffers = {n: b.clone() for n, b in D.named_buffers()}
-
-        def d_call(ps, x):
-            return functional_call(D, {**ps, **buffers}, (x, y))
-
-        def outputs(ps):
-            if recipe.joint_d_call:
-                both = functional_call(
-                    D, {**ps, **buffers}, (torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
-                )
-                return both[: both.shape[0] // 2], both[both.shape[0] // 2 :]
-            return d_call(ps, real), d_call(ps, fake)
-
-        names = list(params)
+        view = recipe.optimizer_view("D") if self.unroll_inner == "optimizer" else None
+        kind = view.kind if view is not None else ("Adam" if self.unroll_inner == "optimizer" else "SGD")
+        hypers, states = {}, {}
+        for n, p in named:
+            h = view.hyper(p) if view is not None else {"lr": self.lr_d, "betas": self.betas, "eps": 1e-8}
+            hypers[n] = {**h, "lr": self.unroll_lr or h["lr"]}
+            states[n] = view.state(p) if view is not None else {}
+        steps = {n: step_function(kind, hypers[n]) for n, _ in named}
+        names = [n for n, _ in named]
         for _ in range(self.unroll_steps):
-            loss_d = objective.d_loss(*outputs(params))
+            loss_d = objective.d_loss(*self._d_outputs(recipe, params, buffers, real, fake, y))
             grads = torch.autograd.grad(
                 loss_d, [params[n] for n in names], create_graph=True, allow_unused=True
             )
-            lr = self.unroll_lr * self._step_scale(grads)
-            params = {
-                n: params[n] - lr * g if g is not None else params[n]
-                for n, g in zip(names, grads, strict=True)
-            }
-        if objective.g_needs_real:
-            d_real, d_fake = outputs(params)
-            return objective.g_loss(d_fake, d_real)
-        return objective.g_loss(d_call(params, fake), None)
+            for n, g in zip(names, grads, strict=True):
+                if g is not None:  # like torch.optim: a parameter without gradient keeps its state
+                    params[n], states[n] = steps[n](params[n], g, states[n], hypers[n])
+        return params, buffers
 
-    def _step_scale(self, grads) -> torch.Tensor | float:
-        """1 for "sgd"; for "normalized", 1 / RMS of all of D's gradient entries, a constant
-        of the graph (detached): steps of RMS ``lr`` like Adam's, while G's gradient through
-        the update stays that of an SGD step (normalizing each tensor by its own RMS, with
-        gradients through the normalizer, drove G to collapse where a tensor's gradient was tiny)."""
-        if self.unroll_inner == "sgd":
-            return 1.0
-        used = [g.detach().flatten() for g in grads if g is not None]
-        return 1.0 / (torch.cat(used).square().mean().sqrt() + 1e-12)
+    @staticmethod
+    def _d_outputs(recipe, params, buffers, real, fake, y):
+        """(d_real, d_fake) of D with ``params``: one call on both batches when the recipe
+        makes one (no batch norm), else two."""
+        D, state = recipe.D, {**params, **buffers}
+        if recipe.joint_d_call:
+            both = functional_call(
+                D, state, (torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+            )
+            n_real = both.shape[0] * real.shape[0] // (real.shape[0] + fake.shape[0])  # packs (PacGAN)
+            return both[:n_real], both[n_real:]
+        return functional_call(D, state, (real, y)), functional_call(D, state, (fake, y))

@@ -12,7 +12,7 @@ import dataclasses
 from gankit.errors import ConfigError
 
 FM_MODES = ("off", "add", "replace")
-UNROLL_INNER = ("sgd", "normalized")
+UNROLL_INNER = ("optimizer", "sgd")
 
 
 @dataclasses.dataclass
@@ -36,8 +36,10 @@ class TrickOptions:
     # Unrolled GAN (Metz et al. 2017): G's loss through unroll_steps differentiable D updates.
     unrolled: bool = False
     unroll_steps: int = 5  # k (the paper uses 5 to 10)
-    unroll_lr: float = 0.0  # learning rate of the unrolled D steps; 0: D's learning rate lr_d
-    unroll_inner: str = "sgd"  # sgd | normalized (steps of RMS unroll_lr; see docs/mode_collapse.md)
+    unroll_lr: float = 0.0  # learning rate of the unrolled D steps; 0: D's current learning rate
+    # optimizer: unroll D's own optimizer (Adam) from its current moments, as the paper does;
+    # sgd: plain steps theta - lr * g (eq. 7 as written)
+    unroll_inner: str = "optimizer"
 
     def check(self):
         def need(cond, key, allowed):
@@ -56,7 +58,7 @@ class TrickOptions:
         need(self.vbn >= 0, "vbn", "an integer >= 0 (0: off), e.g. 64")
         need(self.pack >= 1, "pack", "an integer >= 1 (1: off; PacGAN uses 2 to 4)")
         need(self.unroll_steps >= 1, "unroll_steps", "an integer >= 1")
-        need(self.unroll_lr >= 0, "unroll_lr", "a number >= 0 (0: lr_d)")
+        need(self.unroll_lr >= 0, "unroll_lr", "a number >= 0 (0: D's learning rate)")
         need(self.unroll_inner in UNROLL_INNER, "unroll_inner", " | ".join(UNROLL_INNER))
 
     def game_hooks(self) -> bool:
