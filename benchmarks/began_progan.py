@@ -4,6 +4,12 @@ wall time.
     nice -n 10 python benchmarks/began_progan.py --which began   --out runs/bench-began   --max-wall-s 2100
     nice -n 10 python benchmarks/began_progan.py --which progan  --out runs/bench-progan  --max-wall-s 2100
 
+BEGAN at the paper's 32x32 size on a GPU, for a fixed wall budget (the clock counts training and
+pictures; the LeNet scoring of the saved samples runs after it):
+
+    python benchmarks/began_progan.py --which began --device cuda --max-wall-s 600 --steps 1000000 \
+        --eval-every 5000 --began-model '{"width": 64, "h_dim": 64, "convs": 2}' --out runs/bench-began-gpu
+
 CPU-sized settings (smaller than the papers'): BEGAN with n = 16 channels, one conv per
 resolution, bottleneck 32, gamma 0.5, lambda_k 0.001, Adam 1e-4 (0.5, 0.999), batch 16 (the paper's).
 ProGAN with fmap_base 256 / fmap_max 32 (32 channels up to 16x16, 16 at 32x32), WGAN-GP
@@ -149,7 +155,7 @@ def main() -> None:
     # The paper's 0.999 averages over ~1000 steps, longer than a whole phase here (250 steps).
     p.add_argument("--ema", type=float, default=0.99)
     p.add_argument("--batch-size", type=int, default=0, help="0: 16 for BEGAN (the paper's), 32 for ProGAN")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (the scoring runs on CPU)")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     p.add_argument("--lr", type=float, default=0.0, help="0: 1e-4 for BEGAN, 1e-3 for ProGAN")
     p.add_argument("--began-model", default=json.dumps(BEGAN_CPU), help="BEGAN model_args as JSON")
     p.add_argument(

@@ -140,7 +140,8 @@ def test_inf_parameter_after_update_is_caught(tmp_path, fast):
         return out
 
     t.optimizers["G"].step = step
-    with pytest.raises(DivergenceError, match=r"parameter G\.out\.bias became inf in the updates of step 1"):
+    # parameters are checked at the check points: here the first checkpoint, at step 2
+    with pytest.raises(DivergenceError, match=r"parameter G\.out\.bias became inf \(found at step 2\)"):
         t.fit(progress=False)
     # The first checkpoint would have been at step 2: none was written with the inf.
     assert ckpt.list_checkpoints(tmp_path / "run" / "checkpoints") == []
@@ -382,9 +383,7 @@ def test_deferred_check_skips_the_bad_update_and_names_its_step(tmp_path, fast):
         return out
 
     t.optimizers["D"].step = step
-    with pytest.raises(
-        DivergenceError, match=r"D loss or gradient became NaN/inf at step 4 \(found at step 10"
-    ):
+    with pytest.raises(DivergenceError, match=r"D loss or gradient became NaN/inf at step 4 \(on a GPU"):
         t.fit(progress=False)
     # the update of step 4 was skipped on the device: the weights did not move, and stay finite
     assert torch.equal(seen["before"], seen["after"])

