@@ -386,3 +386,23 @@ def test_folder_refuses_empty_or_unreadable_and_bombs_are_skipped(tmp_path, monk
     with pytest.warns(UserWarning, match="skipped 2 of 3"):
         ds = build_dataset(f"folder:{bombs}", {"image_size": 8, "channels": 1, "cache": False}, None)
     assert len(ds) == 1 and torch.all(ds.train_x == 3)
+
+
+def test_folder_decode_in_worker_processes_equals_one_process(tmp_path, monkeypatch):
+    """Above PARALLEL_FROM files the decode is spread over processes; same images, same order,
+    the same unreadable file reported."""
+    from gankit.data import folder as folder_mod
+
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)).save(root / f"{i:02d}.png")
+    (root / "05x.png").write_bytes(b"not an image")
+    files = folder_mod.list_images(root)
+    monkeypatch.setattr(folder_mod, "PARALLEL_FROM", 4)
+    serial = folder_mod.decode_folder(files, 8, 3, "white", workers=1)
+    parallel = folder_mod.decode_folder(files, 8, 3, "white", workers=2)
+    assert np.array_equal(serial[0], parallel[0]) and serial[0].shape == (12, 3, 8, 8)
+    assert serial[1] == parallel[1] == [i for i in range(13) if files[i].name != "05x.png"]
+    assert [p.name for p, _ in parallel[2]] == ["05x.png"] and "UnidentifiedImageError" in parallel[2][0][1]
