@@ -338,3 +338,39 @@ def test_objectives_the_model_cannot_serve(tmp_path, capsys):
     assert check_configs(both, True, notes.append) == ["ns"]
     assert len(notes) == 1 and notes[0].startswith("arena: leaving out began:")
     assert not (tmp_path / "o" / "runs").exists()
+
+
+def test_sigterm_stops_the_workers_too_and_the_arena_resumes(tmp_path):
+    """``kill`` of the arena process reaches its workers: each checkpoints at its next step and
+    stops (no worker trains on as an orphan), the arena exits 2, and the same command resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "arena"
+    cmd = [
+        sys.executable, "-m", "gankit", "arena", "--data", "ring", "--losses", "ns,lsgan",
+        "--seeds", "1", "--steps", "100000", "--jobs", "2", "--out", str(out),
+        "--set", "batch_size=32", "--set", "n_eval=64", "--set", "eval_every=100000",
+        "--set", "ckpt_every=50",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = [out / "runs" / name for name in ("ns-s0", "lsgan-s0")]
+    deadline = time.time() + 120
+    while not all((r / "checkpoints").is_dir() and list((r / "checkpoints").glob("*.pt")) for r in runs):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "arena interrupted" in err, err[-2000:]
+    # every worker stopped: its run folder no longer changes, and its status says why
+    stamp = {r: sorted(p.name for p in (r / "checkpoints").glob("*.pt")) for r in runs}
+    time.sleep(2)
+    for r in runs:
+        assert sorted(p.name for p in (r / "checkpoints").glob("*.pt")) == stamp[r]
+        status = json.loads((r / "arena_status.json").read_text())
+        assert "checkpoint saved" in status["error"], status
+        assert plan_run(r, 100000, 0) == "resume"

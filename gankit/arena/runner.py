@@ -21,6 +21,8 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -273,6 +275,11 @@ def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str,
     pool = futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(threads,)
     )
+    # SIGTERM (a scheduler, `kill`, `timeout`) stops the arena like Ctrl-C does; either way the
+    # workers are told too, so none trains on as an orphan: each checkpoints at its next step.
+    restore = None
+    if threading.current_thread() is threading.main_thread():
+        restore = signal.signal(signal.SIGTERM, _interrupt)
     try:
         pending = {pool.submit(train_one, cfg, action): name for name, cfg, action in todo}
         for i, fut in enumerate(futures.as_completed(pending), 1):
@@ -287,8 +294,17 @@ def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str,
             extra = f": {st['error']}" if st.get("error") else ""
             log(f"[{i}/{len(todo)}] {name} {st['status']} after {st['seconds']:.1f}s{extra}")
     except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            if proc.is_alive():
+                proc.terminate()  # SIGTERM: the run checkpoints at its next step and stops
+        pool.shutdown(wait=True, cancel_futures=True)
         raise GankitError(f"arena interrupted; run the same command again to resume {spec.out}") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        if restore is not None:
+            signal.signal(signal.SIGTERM, restore)
     return actions
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
