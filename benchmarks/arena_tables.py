@@ -87,13 +87,18 @@ def toy_table(results: dict) -> list[str]:
     n = len(results["seeds"])
     lines = [
         "| rank | objective | modes median (min-max) | hq % median (min-max) | all modes reached "
-        "| median time to all modes (s) | steps done | img/s | diverged | collapsed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| median time to all modes (s) | steps done | img/s | diverged | lost modes | off-mode |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in results["ranking"]:
+        # the arena's "collapsed" has two causes: modes fell below half the run's best, or
+        # almost no sample near any mode (hq < 10%: diffuse or off the data); counted apart
+        reasons = [r.get("collapse_reason") or "" for r in _runs_of(results, e["loss"])]
+        lost = sum(x.startswith("modes fell") for x in reasons)
+        off = sum(x.startswith("hq_fraction") for x in reasons)
         lines.append(
             f"| {e['rank']} | {e['loss']} | {_spread(e, 'modes')} | {_spread(e, 'hq_fraction', _pct)} "
-            f"| {e['reached_target']}/{e['n_runs']} {_tail(results, e)} {e['collapsed']}/{n} |"
+            f"| {e['reached_target']}/{e['n_runs']} {_tail(results, e)} {lost}/{n} | {off}/{n} |"
         )
     return lines
 

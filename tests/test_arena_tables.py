@@ -22,8 +22,20 @@ def load_module(name):
 tables = load_module("arena_tables")
 
 
-def run(loss, seed, final, ips, collapsed=False, diverged=False, ttt=None, steps=100, status="finished"):
+def run(
+    loss,
+    seed,
+    final,
+    ips,
+    collapsed=False,
+    diverged=False,
+    ttt=None,
+    steps=100,
+    status="finished",
+    reason=None,
+):
     return {
+        "collapse_reason": reason,
         "loss": loss,
         "seed": seed,
         "status": status,
@@ -60,7 +72,14 @@ def ring_results():
     runs = [
         run("ns", 0, {**m, "modes": 8, "hq_fraction": 0.9}, 1000.0, ttt=3.0),
         run("ns", 1, {**m, "modes": 6, "hq_fraction": 0.5}, 1200.0),
-        run("wgan-gp", 0, {**m, "modes": 3, "hq_fraction": 0.05}, 250.0, collapsed=True),
+        run(
+            "wgan-gp",
+            0,
+            {**m, "modes": 3, "hq_fraction": 0.05},
+            250.0,
+            collapsed=True,
+            reason="hq_fraction 0.050 < 0.1",
+        ),
         run(
             "wgan-gp",
             1,
@@ -69,6 +88,7 @@ def ring_results():
             collapsed=True,
             steps=60,
             status="budget",
+            reason="modes fell from 6 to 2",
         ),
     ]
     return results("ring", runs, ["modes", "hq_fraction"], "modes")
@@ -88,8 +108,11 @@ def mnist_results():
 def test_toy_table_rows_by_hand():
     lines = tables.toy_table(ring_results())
     # ns: modes median (8 + 6) / 2 = 7, hq median 70 %; reached 1/2, time median (3, inf) = inf
-    assert lines[2] == "| 1 | ns | 7 (6-8) | 70.0 (50.0-90.0) | 1/2 | - | 100-100 | 1100 | 0/2 | 0/2 |"
-    assert lines[3] == "| 2 | wgan-gp | 2.5 (2-3) | 12.5 (5.0-20.0) | 0/2 | - | 60-100 | 225 | 0/2 | 2/2 |"
+    # last two columns: runs that lost modes, runs with almost no sample on a mode
+    assert lines[2] == "| 1 | ns | 7 (6-8) | 70.0 (50.0-90.0) | 1/2 | - | 100-100 | 1100 | 0/2 | 0/2 | 0/2 |"
+    assert (
+        lines[3] == "| 2 | wgan-gp | 2.5 (2-3) | 12.5 (5.0-20.0) | 0/2 | - | 60-100 | 225 | 0/2 | 1/2 | 1/2 |"
+    )
 
 
 def test_image_table_sits_beside_lucic():
