@@ -50,6 +50,11 @@ def fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def fmt_rate(v: Any) -> str:
+    """A rate as a whole number with thousands separators (18,360), "-" when missing."""
+    return "-" if v is None or not math.isfinite(v) else f"{v:,.0f}"
+
+
 def png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -186,7 +191,7 @@ def _ranking_table(results: dict[str, Any]) -> str:
         out.append(
             f"<tr><td>{e['rank']}</td><td class=l>{esc(e['loss'])}</td>{cells}"
             f"<td>{e['reached_target']}/{e['n_runs']}</td><td>{esc(fmt(e['median_time_to_target_s']))}</td>"
-            f"<td>{esc(fmt(e['median_images_per_s'], 4))}</td><td>{div}/{n}</td><td>{col}/{n}</td></tr>"
+            f"<td>{esc(fmt_rate(e['median_images_per_s']))}</td><td>{div}/{n}</td><td>{col}/{n}</td></tr>"
         )
     out.append("</table>")
     return "\n".join(out)
