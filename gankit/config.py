@@ -10,6 +10,7 @@ is complete and reproduces the run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
@@ -17,7 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, require
 
 # Keys that may differ between a run and its resume: the budget can be extended, the run can
 # move to another folder or device. Every other key must match exactly.
@@ -285,9 +286,7 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 
 
 def _check_range(cfg: Config) -> None:
-    def need(cond: bool, key: str, allowed: str):
-        if not cond:
-            raise ConfigError(f"{key}={getattr(cfg, key)!r} is out of range; allowed: {allowed}")
+    need = functools.partial(require, owner=cfg)
 
     need(cfg.steps >= 0, "steps", "an integer >= 0")
     need(cfg.max_wall_s >= 0, "max_wall_s", "a number of seconds >= 0 (0: no limit)")

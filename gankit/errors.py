@@ -20,3 +20,10 @@ class CheckpointError(GankitError):
 
 class DivergenceError(GankitError):
     """Training produced NaN or inf."""
+
+
+def require(cond: bool, key: str, allowed: str, *, owner: object, prefix: str = "") -> None:
+    """Unless ``cond``: ConfigError naming ``key``, its value on ``owner`` and what is allowed,
+    e.g. ``batch_size=0 is out of range; allowed: an integer >= 1``."""
+    if not cond:
+        raise ConfigError(f"{prefix}{key}={getattr(owner, key)!r} is out of range; allowed: {allowed}")

@@ -8,8 +8,9 @@ network contract (``D.features``, ``D.head``, ``D.feature_dim``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
-from gankit.errors import ConfigError
+from gankit.errors import require
 
 FM_MODES = ("off", "add", "replace")
 UNROLL_INNER = ("optimizer", "sgd")
@@ -42,11 +43,7 @@ class TrickOptions:
     unroll_inner: str = "optimizer"
 
     def check(self):
-        def need(cond, key, allowed):
-            if not cond:
-                raise ConfigError(
-                    f"recipe option {key}={getattr(self, key)!r} is out of range; allowed: {allowed}"
-                )
+        need = functools.partial(require, owner=self, prefix="recipe option ")
 
         need(self.feature_matching in FM_MODES, "feature_matching", " | ".join(FM_MODES))
         need(self.fm_weight > 0, "fm_weight", "a number > 0")
