@@ -137,12 +137,20 @@ class DeferredChecks:
         return bool(opt.defaults.get("fused")) and isinstance(opt, torch.optim.Adam | torch.optim.SGD)
 
     def guard(self, opt: torch.optim.Optimizer, player: str, loss: torch.Tensor, params, step: int) -> None:
-        """Flag this update of ``player`` on the device; ``opt.step()`` then skips it if bad."""
-        grads = [p.grad for p in params if p.grad is not None]
-        ok = torch.isfinite(loss.detach())
-        if grads:
-            ok = ok & torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
-        bad = ~ok
+        """Flag this update of ``player`` on the device; ``opt.step()`` then skips it if bad.
+
+        The gradients are checked entry by entry with the fused kernel that loss scaling uses
+        (scale 1: values unchanged), not by the finiteness of their norm, which overflows for
+        huge but finite gradients that :func:`check_grads` lets through."""
+        found = torch.zeros(1, device=loss.device)  # (1,): 1 once a NaN/inf is seen
+        one = torch.ones(1, device=loss.device)
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for p in params:
+            if p.grad is not None:
+                by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
+        for grads in by_dtype.values():
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, one)
+        bad = (found[0] > 0) | ~torch.isfinite(loss.detach())
         opt.found_inf = bad.float()  # read by the fused kernels: no update where it is 1
         first = self.first_bad[player]
         first.copy_(torch.where(bad & (first < 0), step, first))
