@@ -355,6 +355,7 @@ class StackedMNIST(ImageDataset):
 
     def __init__(self, digits, digit_labels, ref_digits, ref_digit_labels, size: int):
         self.digits, self.ref_digits = digits, ref_digits
+        self._tables: dict = {}  # (device, reference) -> the digit table on that device
         self.triplets, y = stack_triplets(digit_labels, size or len(digit_labels), STACKED_SEED)
         self.ref_triplets, ref_y = stack_triplets(
             ref_digit_labels, size or len(ref_digit_labels), STACKED_SEED + 1
@@ -366,8 +367,14 @@ class StackedMNIST(ImageDataset):
 
     def images(self, rows, reference=False):
         digits = self.ref_digits if reference else self.digits
-        # (B, 3) indices -> (B, 3, S, S); the digit table stays on the CPU, rows may be on a GPU
-        return to_float(digits[rows.to(digits.device)].to(rows.device))
+        if digits.device != rows.device:
+            # GPU-resident triplets (the training stream moves them): gather on that device from
+            # a copy of the digit table made once, not by sending each batch's rows back
+            key = (rows.device, reference)
+            if key not in self._tables:
+                self._tables[key] = digits.to(rows.device)
+            digits = self._tables[key]
+        return to_float(digits[rows])  # (B, 3) indices -> (B, 3, S, S)
 
 
 def stack_triplets(labels: torch.Tensor, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
