@@ -25,3 +25,48 @@ def data_dir() -> Path:
     if d is None:
         pytest.skip("MNIST files not found: set GANKIT_TEST_DATA or place shared/data beside the repo")
     return d
+
+
+def tiny_recipe_cases() -> dict[str, dict]:
+    """Config keywords of every multi-network recipe at a size that trains in a second; the
+    MNIST-based ones only where the files are found. Shared by the multi-process and GPU tests."""
+    cases = {
+        # InfoGAN: Q's head shares D's body and belongs to both players
+        "infogan": dict(recipe="infogan", batch_size=16),
+    }
+    data_dir = shared_data_dir()
+    if data_dir is None:
+        return cases
+    mnist = dict(data_dir=str(data_dir), data_args={"limit": 128, "image_size": 16})
+    cases.update(
+        {
+            # BEGAN: k is state that must stay identical everywhere
+            "began": dict(
+                data="mnist",
+                loss="began",
+                model="began",
+                batch_size=8,
+                model_args={"width": 8, "h_dim": 8, "convs": 1},
+                **mnist,
+            ),
+            # ProGAN: unused future blocks get no gradient; wgan-gp's double backward
+            "progressive": dict(
+                data="mnist",
+                recipe="progressive",
+                batch_size=8,
+                model_args={"fmap_base": 64, "fmap_max": 16},
+                recipe_args={"fade_images": 16, "stable_images": 16},
+                **mnist,
+            ),
+            # CycleGAN: two generators, two discriminators, image pools in buffers
+            "cyclegan": dict(
+                data="mnist2inverted",
+                recipe="cyclegan",
+                batch_size=4,
+                model_args={"width": 8, "n_blocks": 1, "n_down": 1, "d_width": 8},
+                data_dir=str(data_dir),
+                data_args={"limit": 128},
+            ),
+        }
+    )
+    return cases

@@ -27,13 +27,12 @@ NONDETERMINISTIC_ON_CUDA = {"cyclegan"}
 
 
 def _cases():
-    from conftest import shared_data_dir
+    from conftest import shared_data_dir, tiny_recipe_cases
 
     data_dir = shared_data_dir()
     cases = {
         "toy-ns": dict(model_args={"width": 32, "depth": 2}),
         "toy-wgan-gp": dict(loss="wgan-gp", model_args={"width": 32, "depth": 2}),
-        "infogan": dict(recipe="infogan", batch_size=16),
         "tricks": dict(
             recipe_args={
                 "pack": 2,
@@ -45,6 +44,7 @@ def _cases():
             },
             model_args={"width": 32, "depth": 2},
         ),
+        **tiny_recipe_cases(),  # infogan, and with MNIST: began, progressive, cyclegan
     }
     if data_dir:
         mnist = dict(data_dir=str(data_dir), data_args={"limit": 256, "image_size": 16})
@@ -53,30 +53,6 @@ def _cases():
                 "dcgan": dict(data="mnist", model="dcgan", batch_size=16, **mnist),
                 "conditional": dict(
                     data="mnist", model="dcgan", recipe_args={"conditional": True}, batch_size=16, **mnist
-                ),
-                "began": dict(
-                    data="mnist",
-                    loss="began",
-                    model="began",
-                    batch_size=8,
-                    model_args={"width": 8, "h_dim": 8, "convs": 1},
-                    **mnist,
-                ),
-                "progressive": dict(
-                    data="mnist",
-                    recipe="progressive",
-                    batch_size=8,
-                    model_args={"fmap_base": 64, "fmap_max": 16},
-                    recipe_args={"fade_images": 16, "stable_images": 16},
-                    **mnist,
-                ),
-                "cyclegan": dict(
-                    data="mnist2inverted",
-                    recipe="cyclegan",
-                    batch_size=4,
-                    model_args={"width": 8, "n_blocks": 1, "n_down": 1, "d_width": 8},
-                    data_dir=str(data_dir),
-                    data_args={"limit": 128},
                 ),
                 "stacked-mnist": dict(
                     data="stacked-mnist",

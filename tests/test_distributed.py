@@ -202,52 +202,10 @@ def test_torchrun_cli_only_rank0_writes_and_resume_checks_world(tmp_path):
 
 
 def _recipe_cases():
-    from conftest import shared_data_dir
+    from conftest import tiny_recipe_cases
 
-    data_dir = shared_data_dir()
-    mnist = {"data_dir": str(data_dir)} if data_dir else None
-    cases = {
-        # InfoGAN: Q's head shares D's body and belongs to both players
-        "infogan": dict(recipe="infogan", batch_size=16, steps=2),
-    }
-    if mnist:
-        cases.update(
-            {
-                # BEGAN: k must stay identical on every rank (all-reduced energy means)
-                "began": dict(
-                    data="mnist",
-                    loss="began",
-                    model="began",
-                    batch_size=8,
-                    steps=3,
-                    model_args={"width": 8, "h_dim": 8, "convs": 1},
-                    data_args={"limit": 128, "image_size": 16},
-                    **mnist,
-                ),
-                # ProGAN: unused future blocks have no gradient on any rank; wgan-gp double backward
-                "progressive": dict(
-                    data="mnist",
-                    recipe="progressive",
-                    batch_size=8,
-                    steps=2,
-                    model_args={"fmap_base": 64, "fmap_max": 16},
-                    recipe_args={"fade_images": 16, "stable_images": 16},
-                    data_args={"limit": 128, "image_size": 16},
-                    **mnist,
-                ),
-                # CycleGAN: two generators, two discriminators, image pools in buffers
-                "cyclegan": dict(
-                    data="mnist2inverted",
-                    recipe="cyclegan",
-                    batch_size=4,
-                    steps=2,
-                    model_args={"width": 8, "n_blocks": 1, "n_down": 1, "d_width": 8},
-                    data_args={"limit": 128},
-                    **mnist,
-                ),
-            }
-        )
-    return cases
+    steps = {"infogan": 2, "began": 3, "progressive": 2, "cyclegan": 2}
+    return {name: dict(kw, steps=steps[name]) for name, kw in tiny_recipe_cases().items()}
 
 
 @pytest.mark.parametrize("name", ["infogan", "began", "progressive", "cyclegan"])
