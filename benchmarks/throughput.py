@@ -56,22 +56,17 @@ def model_configs(device: str) -> dict[str, dict]:
         "mlp": dict(
             **mnist, model="mlp", loss="ns", batch_size=64, model_args={"width": 128, "depth": 1}, loop="ns"
         ),
-        "dcgan32": dict(
-            data="mnist",
-            data_args={"limit": 8192, "image_size": 32},
-            model="dcgan",
-            loss="ns",
-            batch_size=big,
-            loop="ns",
-        ),
-        "dcgan64": dict(
-            data="mnist",
-            data_args={"limit": 8192, "image_size": 64},
-            model="dcgan",
-            loss="ns",
-            batch_size=big,
-            loop="ns",
-        ),
+        **{
+            f"dcgan{size}": dict(
+                data="mnist",
+                data_args={"limit": 8192, "image_size": size},
+                model="dcgan",
+                loss="ns",
+                batch_size=big,
+                loop="ns",
+            )
+            for size in (32, 64)
+        },
         "progan": dict(
             data="mnist",
             data_args={"limit": 4096, "image_size": 128 if gpu else 32},

@@ -45,7 +45,8 @@ class UnpairedStream(Stream):
         return Batch(self.a.next().x, None, self.b.next().x)
 
     def to(self, device):
-        self.a.to(device), self.b.to(device)
+        self.a.to(device)
+        self.b.to(device)
         return self
 
     def state_dict(self):
