@@ -571,7 +571,10 @@ class Trainer:
         )
 
     def save_checkpoint(self) -> Path | None:
-        self.check_health()  # never save a state that a skipped bad update left behind
+        # Never save after a bad update; the GPU's deferred verdicts here, the parameters and
+        # buffers themselves below (check_health's parameter scan would repeat that one).
+        if self.deferred is not None:
+            self.deferred.raise_if_bad()
         state = self.state_dict()  # collective under torchrun
         if not self.is_main:
             self._saved_step = self.state.step
