@@ -57,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from gankit.training import distributed
+
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        distributed.finish()  # a rank that failed instead makes torchrun stop the others
+        return code
     except GankitError as e:
         code = getattr(e, "exit_code", 2)  # 130/143: stopped by SIGINT/SIGTERM after a checkpoint
         sys.stderr.write(f"gankit: {'error' if code == 2 else 'stopped'}: {e}\n")

@@ -16,6 +16,7 @@ Batch norm statistics stay per process (document: use ``sync_bn=true`` for SyncB
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 
@@ -57,6 +58,10 @@ def init_from_env(device: str = "auto") -> tuple[int, int, str]:
     if not initialized():
         backend = os.environ.get("GANKIT_DIST_BACKEND") or ("nccl" if use_cuda else "gloo")
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+        # A group still alive when the interpreter finalizes lets gloo's worker threads touch
+        # Python objects mid-teardown: the process dies of SIGABRT ("terminate called without
+        # an active exception") after its work is done. Tear it down while Python is alive.
+        atexit.register(destroy)
     return rank, world, device
 
 
@@ -143,5 +148,13 @@ def barrier() -> None:
 
 
 def destroy() -> None:
+    """Leave the process group (no-op outside one or when already left)."""
     if initialized():
         dist.destroy_process_group()
+
+
+def finish() -> None:
+    """End of a successful multi-process command: wait until every rank is done (so no rank
+    closes its connections while another still talks to it), then leave the group."""
+    barrier()
+    destroy()
