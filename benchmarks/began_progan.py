@@ -1,5 +1,5 @@
-"""BEGAN and progressive growing (4 -> 32) on MNIST padded to 32x32, on this CPU: metrics over
-wall time.
+"""BEGAN and progressive growing (4 -> 32) on MNIST (or Fashion-MNIST, ``--data``) padded to
+32x32, on this CPU: metrics over wall time.
 
     nice -n 10 python benchmarks/began_progan.py --which began   --out runs/bench-began   --max-wall-s 2100
     nice -n 10 python benchmarks/began_progan.py --which progan  --out runs/bench-progan  --max-wall-s 2100
@@ -42,6 +42,7 @@ COLUMNS = {
         "fid_lenet",
         "precision_lenet",
         "recall_lenet",
+        "class_kl",
         "k",
         "m_global",
     ),
@@ -76,7 +77,7 @@ def table(rows: list[dict], columns) -> str:
 
 def config(args) -> Config:
     common = dict(
-        data="mnist",
+        data=args.data,
         data_args={"image_size": 32},
         data_dir=args.data_dir,
         steps=args.steps,
@@ -129,23 +130,27 @@ def keep_samples(trainer) -> None:
 
 
 def score(run_dir: Path, data_dir: str) -> list[dict]:
-    """metrics.jsonl rows with the LeNet metrics of each evaluation's saved samples."""
+    """metrics.jsonl rows with the LeNet metrics of each evaluation's saved samples (the
+    classifier of the run's own dataset; ``class_kl``: KL of the predicted-class histogram to
+    uniform, log 10 = 2.30 when every sample is one class)."""
     from gankit.data.base import build_dataset
     from gankit.metrics.images import evaluate_images
 
-    dataset = build_dataset("mnist", {"image_size": 32}, data_dir)
+    data = json.loads((run_dir / "config.json").read_text())["data"]
+    dataset = build_dataset(data, {"image_size": 32}, data_dir)
     rows = MetricsLog(run_dir / "metrics.jsonl").read()
     for r in rows:
         path = run_dir / "bench-samples" / f"step-{r['step']:08d}.pt"
         if path.exists():
             fake = torch.load(path, weights_only=True).float() / 127.5 - 1.0
-            r.update(evaluate_images("mnist", fake, dataset.reference(fake.shape[0]).x))
+            r.update(evaluate_images(data, fake, dataset.reference(fake.shape[0]).x))
     return rows
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--which", choices=("began", "progan"), required=True)
+    p.add_argument("--data", choices=("mnist", "fashion-mnist"), default="mnist")
     p.add_argument("--out", default=None)
     p.add_argument("--steps", type=int, default=100_000)  # the wall-clock budget ends the run
     p.add_argument("--max-wall-s", type=float, default=2100.0)
