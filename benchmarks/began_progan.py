@@ -115,6 +115,24 @@ def config(args) -> Config:
     )
 
 
+def drop_classes(trainer, classes: list[int]) -> None:
+    """Train without the images of ``classes`` (a causal test of which class G settles on; the
+    reference set for the metrics keeps every class). Kept in RUN/bench-drop-classes.json so a
+    ``--resume`` drops the same ones."""
+    record = trainer.run_dir / "bench-drop-classes.json"
+    if not classes and record.exists():
+        classes = json.loads(record.read_text())
+    if not classes:
+        return
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(classes))
+    ds = trainer.dataset
+    keep = ~torch.isin(ds.train_y, torch.tensor(classes))
+    ds.train_x, ds.train_y = ds.train_x[keep], ds.train_y[keep]
+    cfg = trainer.cfg
+    trainer.stream = ds.stream(cfg.batch_size, cfg.seed, trainer.rank, trainer.world_size).to(trainer.device)
+
+
 def keep_samples(trainer) -> None:
     """Save each evaluation's samples (uint8) under RUN/bench-samples/ instead of scoring them
     inline, so the training clock holds training only; :func:`score` adds the metrics after."""
@@ -169,14 +187,17 @@ def main() -> None:
     p.add_argument("--data-dir", default=os.environ.get("GANKIT_DATA", "/work/shared/data"))
     p.add_argument("--score-only", action="store_true", help="only score an existing run's saved samples")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --max-wall-s")
+    p.add_argument("--drop-classes", default="", help="comma-separated labels to leave out of training")
     args = p.parse_args()
     args.out = args.out or f"runs/bench-{args.which}"
     if args.resume:  # continue a stopped run with a larger wall-clock budget (cumulative)
         trainer = Trainer.from_run(args.out, overrides={"max_wall_s": args.max_wall_s})
+        drop_classes(trainer, [])
         keep_samples(trainer)
         trainer.fit()
     elif not args.score_only:
         trainer = Trainer(config(args))
+        drop_classes(trainer, [int(c) for c in args.drop_classes.split(",") if c.strip()])
         keep_samples(trainer)
         trainer.fit()
     print(table(score(Path(args.out), args.data_dir), COLUMNS[args.which]))
