@@ -38,7 +38,7 @@ def main() -> None:
     name = trainer.cfg.data
     D = trainer.recipe.D.eval()
     test = build_dataset(name, {"image_size": 32, "split": "test"}, a.data_dir).reference(10_000)
-    x = test.x.float() / 127.5 - 1.0 if test.x.dtype == torch.uint8 else test.x
+    x = test.x  # (N, 1, 32, 32) in [-1, 1]
     fake = trainer.sample(a.samples)
     _, probs = lenet_features(name, fake.clamp(-1, 1))
     drawn = torch.bincount(probs[:, 0].argmax(1), minlength=10).float() / a.samples

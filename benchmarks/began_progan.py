@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from gankit.config import Config
+from gankit.data.images import to_float, to_uint8
 from gankit.training.runfolder import MetricsLog
 from gankit.training.trainer import Trainer
 
@@ -130,7 +131,10 @@ def drop_classes(trainer, classes: list[int]) -> None:
     keep = ~torch.isin(ds.train_y, torch.tensor(classes))
     ds.train_x, ds.train_y = ds.train_x[keep], ds.train_y[keep]
     cfg = trainer.cfg
-    trainer.stream = ds.stream(cfg.batch_size, cfg.seed, trainer.rank, trainer.world_size).to(trainer.device)
+    stream = ds.stream(cfg.batch_size, cfg.seed, trainer.rank, trainer.world_size)
+    if trainer.state.step > 0:  # resumed: the checkpoint's (filtered) stream state went into the
+        stream.load_state_dict(trainer.stream.state_dict())  # stream built before filtering
+    trainer.stream = stream.to(trainer.device)
 
 
 def keep_samples(trainer) -> None:
@@ -140,8 +144,7 @@ def keep_samples(trainer) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
     def evaluate(fake, labels=None):
-        u8 = ((fake.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        torch.save(u8, folder / f"step-{trainer.state.step:08d}.pt")
+        torch.save(to_uint8(fake), folder / f"step-{trainer.state.step:08d}.pt")
         return {}
 
     trainer.dataset.evaluate = evaluate
@@ -160,7 +163,7 @@ def score(run_dir: Path, data_dir: str) -> list[dict]:
     for r in rows:
         path = run_dir / "bench-samples" / f"step-{r['step']:08d}.pt"
         if path.exists():
-            fake = torch.load(path, weights_only=True).float() / 127.5 - 1.0
+            fake = to_float(torch.load(path, weights_only=True))
             r.update(evaluate_images(data, fake, dataset.reference(fake.shape[0]).x))
     return rows
 
