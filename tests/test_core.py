@@ -275,3 +275,20 @@ def test_generator_forward_reused_once(tmp_path):
     t.recipe.G.register_forward_hook(lambda *a: calls.append(1))
     t.train_step()
     assert len(calls) == 1  # one G forward serves both the D and the G update
+
+
+def test_log_sums_average_floats_and_tensors_and_fold_on_read():
+    from gankit.training.trainer import LogSums
+
+    sums = LogSums(keep_tensors=True)
+    sums.add({"loss_d": torch.tensor(1.0), "loss_g": 2})
+    sums.add({"loss_d": torch.tensor(3.0), "loss_g": 4.0, "extra": 10.0})
+    assert sums.means(("loss_d", "missing")) == {"loss_d": 2.0}
+    sums.add({"loss_d": 5.0, "loss_g": torch.tensor(6.0)})
+    # over the 3 steps added; "extra" logged once counts over all 3 steps as before
+    assert sums.means() == pytest.approx({"loss_d": 3.0, "loss_g": 4.0, "extra": 10.0 / 3})
+    assert all(len(v) == 1 for v in sums.values.values())  # folded: repeated reads stay short
+    assert sums.values["loss_d"][0].shape == ()  # kept as a tensor: no read per step
+    floats = LogSums()  # the CPU loop: each value a float at once
+    floats.add({"loss_d": torch.tensor(1.5)})
+    assert floats.values["loss_d"] == [1.5] and floats.means() == {"loss_d": 1.5}

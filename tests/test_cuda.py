@@ -197,3 +197,25 @@ def test_two_processes_on_one_gpu_stay_identical(tmp_path):
     r0, r1 = tmp_path / "rank0.pt", tmp_path / "rank1.pt"
     assert r0.exists() and r1.exists(), res.stderr[-3000:]
     assert torch.equal(torch.load(r0), torch.load(r1))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_training_steps_never_wait_for_the_gpu(tmp_path, name):
+    """Between the loop's check points a step queues kernels and never reads the GPU back:
+    CUDA's synchronization debug mode turns any host synchronization (``.item()``, a blocking
+    copy, ``nonzero``) inside these steps into an error."""
+    from gankit.training.trainer import LogSums
+
+    t = Trainer(_cfg(tmp_path / name, 10, **CASES[name]))
+    for _ in range(3):  # warm-up: optimizer state, cuDNN choices, lazily built buffers
+        t.train_step()
+    sums = LogSums(keep_tensors=True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            sums.add(t.train_step())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    t.check_health()  # the check point itself reads the verdicts
+    assert all(v == v for v in sums.means().values())

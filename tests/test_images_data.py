@@ -406,3 +406,24 @@ def test_folder_decode_in_worker_processes_equals_one_process(tmp_path, monkeypa
     assert np.array_equal(serial[0], parallel[0]) and serial[0].shape == (12, 3, 8, 8)
     assert serial[1] == parallel[1] == [i for i in range(13) if files[i].name != "05x.png"]
     assert [p.name for p, _ in parallel[2]] == ["05x.png"] and "UnidentifiedImageError" in parallel[2][0][1]
+
+
+def test_stream_copies_its_permutation_to_the_data_device_once_per_epoch():
+    """GPU-resident data is gathered with a device copy of the epoch's permutation, made once
+    per epoch rather than once per batch (stand-in device: meta; values are checked on CUDA in
+    test_cuda.py). The CPU permutation stays the checkpointed state."""
+    from gankit.data.base import TensorStream
+
+    x = torch.arange(10 * 3, dtype=torch.uint8).reshape(10, 3)
+    stream = TensorStream({"x": x}, batch_size=4, seed=0)
+    stream.tensors = {"x": x.to("meta")}
+    stream.next()
+    copy = stream.perm_on_device
+    assert copy.device.type == "meta" and stream.perm.device.type == "cpu"
+    assert stream.next().x.shape == (4, 3) and stream.perm_on_device is copy  # same epoch
+    stream.next()  # 8 + 4 > 10: a new epoch, a new permutation and one new copy
+    assert stream.perm_on_device is not copy and stream.pos == 4
+    state = stream.state_dict()
+    assert state["perm"].device.type == "cpu"
+    stream.load_state_dict(state)
+    assert stream.perm_on_device is None

@@ -133,3 +133,17 @@ def test_unrolled_outside_the_loop_starts_adam_fresh_at_lr_d(tmp_path):
     for name, p in recipe.D.named_parameters():
         assert torch.equal(with_view[name], without[name])
         assert float((with_view[name] - p).detach().abs().max()) > 1e-4
+
+
+def test_adam_bias_corrections_on_the_device_equal_the_host_floats():
+    """A GPU-resident step (fused Adam's state) is used without reading it back; the 0-dim
+    float64 terms equal the Python floats of the CPU path (here forced on a CPU tensor)."""
+    from gankit.tricks.unroll import bias_corrections
+
+    for step in (0, 1, 7, 1234):
+        t, b1c, b2c = bias_corrections(torch.tensor(float(step)), 0.5, 0.999)
+        td, b1d, b2d = bias_corrections(torch.tensor(float(step)), 0.5, 0.999, on_device=True)
+        assert torch.is_tensor(td) and td.dtype == torch.float64
+        assert (float(td), float(b1d), float(b2d)) == pytest.approx((t, b1c, b2c), rel=1e-15)
+        assert b1c == pytest.approx(1 - 0.5 ** (step + 1), rel=1e-15)
+        assert b2c == pytest.approx((1 - 0.999 ** (step + 1)) ** 0.5, rel=1e-15)

@@ -212,8 +212,9 @@ def fit_size(x: torch.Tensor, size: int, pad_ok: bool = False) -> torch.Tensor:
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return x.float().div_(127.5).sub_(1.0)
+    """uint8 [0, 255] -> float32 [-1, 1]. Two kernels: true division of uint8 yields float32,
+    bit for bit what ``x.float() / 127.5`` gives."""
+    return torch.div(x, 127.5).sub_(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -121,15 +121,27 @@ class DeferredChecks:
 
     Reading a flag back (``bool(t)``) stops the host until the device has caught up, so the next
     kernels cannot be queued ahead: on a GPU a per-update check costs far more than its
-    arithmetic. Here each update computes ``bad`` (loss or any gradient non-finite) on the
-    device; optimizers that accept ``found_inf`` (fused Adam and SGD) skip that update on the
-    device, and the first bad step per player is kept in a device tensor. :meth:`raise_if_bad`
-    reads them (one synchronization) at the loop's check points: every few steps and before
-    every evaluation and checkpoint, so a checkpoint never holds a bad update.
+    arithmetic. Here each update sets a per-player flag ``found`` on the device when its loss or
+    any gradient holds a NaN/inf; optimizers that accept ``found_inf`` (fused Adam and SGD) skip
+    the update on the device while it is set. The flag stays set, so after a bad update the
+    player's later ones are skipped too, until :meth:`raise_if_bad` reads the verdicts (one
+    synchronization) at the loop's check points: every 25 steps and before every evaluation and
+    checkpoint, so a checkpoint never holds a bad update.
+
+    Cost per update: one fused check kernel per gradient dtype and two small kernels recording
+    the first bad step (launch count is what a small GPU step pays for).
     """
 
+    # The first bad update per player, kept so that one ``maximum`` records it:
+    # code = WINDOW - (step - base) for a bad update, 0 for a good one; base is the step of the
+    # first update after the last read. float32 holds these integers exactly below 2**24.
+    WINDOW = 2**24
+
     def __init__(self, players, device: torch.device):
-        self.first_bad = {p: torch.full((), -1, dtype=torch.long, device=device) for p in players}
+        self.found = {p: torch.zeros((), device=device) for p in players}  # 1.0 once bad
+        self.code = {p: torch.zeros((), device=device) for p in players}
+        self.one = torch.ones((), device=device)  # the check kernel's scale: values unchanged
+        self.base: int | None = None
 
     @staticmethod
     def can_skip(opt: torch.optim.Optimizer) -> bool:
@@ -139,29 +151,39 @@ class DeferredChecks:
     def guard(self, opt: torch.optim.Optimizer, player: str, loss: torch.Tensor, params, step: int) -> None:
         """Flag this update of ``player`` on the device; ``opt.step()`` then skips it if bad.
 
-        The gradients are checked entry by entry with the fused kernel that loss scaling uses
-        (scale 1: values unchanged), not by the finiteness of their norm, which overflows for
-        huge but finite gradients that :func:`check_grads` lets through."""
-        found = torch.zeros(1, device=loss.device)  # (1,): 1 once a NaN/inf is seen
-        one = torch.ones(1, device=loss.device)
-        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        Loss and gradients are checked entry by entry with the fused kernel that loss scaling
+        uses (scale 1: values unchanged), not by the finiteness of their norm, which overflows
+        for huge but finite gradients that :func:`check_grads` lets through."""
+        if self.base is None:
+            self.base = step
+        elif step - self.base >= self.WINDOW:  # never in practice: the loop reads every 25 steps
+            self.raise_if_bad()
+            self.base = step
+        found = self.found[player]
+        # (1,) float32 view of the loss; the kernel multiplies it by 1 in place (no change)
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {torch.float32: [loss.detach().float().reshape(1)]}
         for p in params:
             if p.grad is not None:
                 by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
-        for grads in by_dtype.values():
-            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, one)
-        bad = (found[0] > 0) | ~torch.isfinite(loss.detach())
-        opt.found_inf = bad.float()  # read by the fused kernels: no update where it is 1
-        first = self.first_bad[player]
-        first.copy_(torch.where(bad & (first < 0), step, first))
+        for tensors in by_dtype.values():
+            torch._amp_foreach_non_finite_check_and_unscale_(tensors, found, self.one)
+        code = self.code[player]
+        torch.maximum(code, found * float(self.WINDOW - (step - self.base)), out=code)
+        opt.found_inf = found  # read by the fused kernels: no update while it is 1
+
+    def first_bad_steps(self) -> dict[str, int | None]:
+        """Per player, the step of its first flagged update since the last read, or None
+        (one synchronization)."""
+        codes = torch.stack(list(self.code.values())).tolist()
+        return {p: None if c == 0 else self.base + self.WINDOW - int(c) for p, c in zip(self.code, codes)}
 
     def raise_if_bad(self) -> None:
-        """Raise DivergenceError for the first flagged update."""
-        for player, first in self.first_bad.items():
-            at = int(first)
-            if at >= 0:
+        """Raise DivergenceError for the first flagged update; else start a new window."""
+        for player, at in self.first_bad_steps().items():
+            if at is not None:
                 raise DivergenceError(
                     f"{player} loss or gradient became NaN/inf at step {at} (on a GPU the checks "
                     "are read every 25 steps and before evaluations and checkpoints; that update "
-                    "was skipped)"
+                    "and the player's later ones until then were skipped)"
                 )
+        self.base = None

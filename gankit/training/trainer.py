@@ -8,6 +8,7 @@ player's optimizer. Progress is counted in steps (generator updates) and images 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -84,6 +85,44 @@ class TrainState:
     lr_scale: float = 1.0  # product of the rollback learning-rate factors (on_nan=rollback)
 
 
+class LogSums:
+    """Sums of the step logs since the last reset, read as means.
+
+    With ``keep_tensors`` (on a GPU) a tensor is only kept: the step then adds no kernel and no
+    synchronization for its logs; the kept values are summed on the device and read back
+    together, one synchronization per read. Otherwise each value becomes a float at once.
+    """
+
+    def __init__(self, keep_tensors: bool = False):
+        self.keep_tensors = keep_tensors
+        self.values: dict[str, list] = {}
+        self.count = 0  # steps added since the reset
+
+    def add(self, logs: dict[str, Any]) -> None:
+        for k, v in logs.items():
+            keep = self.keep_tensors and torch.is_tensor(v)
+            self.values.setdefault(k, []).append(v.detach() if keep else float(v))
+        self.count += 1
+
+    def means(self, keys=None) -> dict[str, float]:
+        """Means over the steps added of ``keys`` (default: all) that were logged."""
+        keys = [k for k in (self.values if keys is None else keys) if k in self.values]
+        totals = {}
+        for k in keys:  # fold each list into one value so repeated reads stay short
+            floats = [v for v in self.values[k] if not torch.is_tensor(v)]
+            tensors = [v for v in self.values[k] if torch.is_tensor(v)]
+            total = math.fsum(floats)
+            if tensors:
+                total = torch.stack(tensors).sum() + total
+            self.values[k] = totals[k] = [total]
+        on_device = [k for k in keys if torch.is_tensor(totals[k][0])]
+        read = (
+            dict(zip(on_device, torch.stack([totals[k][0] for k in on_device]).tolist())) if on_device else {}
+        )
+        n = max(self.count, 1)
+        return {k: read.get(k, totals[k][0]) / n for k in keys}
+
+
 class Trainer:
     """Build everything from a config, train, evaluate, checkpoint, resume.
 
@@ -118,8 +157,11 @@ class Trainer:
             )
         self.optimizers = {}
         self.player_params = {p: self.recipe.parameters_of(p) for p in self.recipe.players}
-        self.frozen = {p: self.recipe.frozen_during(p) for p in self.recipe.players}
-        self.trainable = [p for p in self.recipe.parameters() if p.requires_grad]
+        # (parameters built without requires_grad, e.g. fixed layers, are never switched on)
+        self.frozen = {
+            p: [q for q in self.recipe.frozen_during(p) if q.requires_grad] for p in self.recipe.players
+        }
+        self._frozen_now: list[nn.Parameter] = []  # requires_grad switched off by _freeze
         for player in self.recipe.players:
             lr = self.cfg.lr_g if player == "G" else self.cfg.lr_d
             self.optimizers[player] = make_optimizer(self.cfg, self.player_params[player], lr)
@@ -135,6 +177,7 @@ class Trainer:
         self.deferred = (
             faults.DeferredChecks(self.recipe.players, self.device) if self.device.type == "cuda" else None
         )
+        self.can_defer = {p: faults.DeferredChecks.can_skip(o) for p, o in self.optimizers.items()}
         self.stream = self.dataset.stream(self.cfg.batch_size, self.cfg.seed, rank, world_size).to(
             self.device
         )
@@ -277,7 +320,7 @@ class Trainer:
                 batch = self.stream.next().to(self.device, non_blocking=True)
                 with self.autocast():
                     loss, out = recipe.loss(phase.player, batch, self.state.step)
-                defer = self.deferred is not None and faults.DeferredChecks.can_skip(opt)
+                defer = self.deferred is not None and self.can_defer[phase.player]
                 # Multi-process: a NaN loss reaches every rank through the averaged gradients
                 # and is caught there, so no rank leaves the collective alone.
                 if not defer and self.world_size == 1 and not torch.isfinite(loss.detach()):
@@ -325,17 +368,23 @@ class Trainer:
         faults.check_params(list(self.recipe.parameters()), self.recipe, self.state.step)
 
     def autocast(self):
+        if self.amp_dtype is None and not torch.is_autocast_enabled(self.device.type):
+            return contextlib.nullcontext()  # a disabled torch.autocast costs ~13 us per entry
         return torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
         )
 
     def _freeze(self, player: str | None) -> None:
-        """requires_grad off for what ``player``'s update does not need; None: all back on."""
-        for p in self.trainable:
+        """requires_grad off for what ``player``'s update does not need; None: all back on.
+        Only the parameters whose flag changes are touched."""
+        frozen = self.frozen[player] if player is not None else []
+        if frozen is self._frozen_now:
+            return
+        for p in self._frozen_now:
             p.requires_grad_(True)
-        if player is not None:
-            for p in self.frozen[player]:
-                p.requires_grad_(False)
+        for p in frozen:
+            p.requires_grad_(False)
+        self._frozen_now = frozen
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
         """Train to ``cfg.steps``; returns the final evaluation row."""
@@ -346,8 +395,7 @@ class Trainer:
         if resuming:
             bar.write(f"resuming {self.run_dir} at step {self.state.step}")
         t_start = time.perf_counter() - self.state.wall_s
-        sums: dict[str, float] = {}
-        count = 0
+        sums = LogSums(keep_tensors=self.deferred is not None)  # losses since the last evaluation
         last_row: dict[str, Any] = {}
         main = self.dataset.main_metric()
         shown: dict[str, float] = {}
@@ -381,12 +429,9 @@ class Trainer:
                         self.check_health()
                 except DivergenceError as e:
                     self._rollback(e)  # raises unless on_nan=rollback and rollbacks are left
-                    sums, count = {}, 0
+                    sums = LogSums(keep_tensors=self.deferred is not None)
                     continue
-                for k, v in logs.items():  # on a GPU: summed on the device, read at check points
-                    v = v.detach() if self.deferred is not None and torch.is_tensor(v) else float(v)
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
+                sums.add(logs)  # on a GPU: kept on the device, read at check points
                 step = self.state.step
                 # A wall-clock budget (cumulative over resumes) ends the run like its last step.
                 out_of_time = cfg.max_wall_s > 0 and time.perf_counter() - t_start >= cfg.max_wall_s
@@ -397,15 +442,14 @@ class Trainer:
                     now = time.perf_counter()
                     ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
                     t_rate, img_rate_start = now, self.state.images_seen
-                    shown = {k: float(sums[k]) / count for k in ("loss_d", "loss_g") if k in sums}
+                    shown = sums.means(("loss_d", "loss_g"))
                     if main and main in last_row and last_row[main] is not None:
                         shown[main] = last_row[main]
                 bar.update(step, shown, ips)
                 if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
-                    means = {k: float(v) / max(count, 1) for k, v in sums.items()}
                     self.state.wall_s = time.perf_counter() - t_start
-                    last_row = self.evaluate_and_log(self.state.wall_s, means)
-                    sums, count = {}, 0
+                    last_row = self.evaluate_and_log(self.state.wall_s, sums.means())
+                    sums = LogSums(keep_tensors=self.deferred is not None)
                 if step % ckpt_every == 0 or step == cfg.steps or out_of_time:
                     self.state.wall_s = time.perf_counter() - t_start
                     self.save_checkpoint()

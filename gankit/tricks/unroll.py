@@ -26,18 +26,34 @@ def _sqrt0(v: torch.Tensor) -> torch.Tensor:
     return torch.where(pos, torch.sqrt(torch.where(pos, v, torch.ones_like(v))), torch.zeros_like(v))
 
 
+def bias_corrections(step, b1: float, b2: float, on_device: bool | None = None):
+    """Adam's ``(t, 1 - b1^t, sqrt(1 - b2^t))`` at ``t = step + 1``.
+
+    Fused Adam keeps ``step`` on the parameters' device; reading it (``float(step)``) would make
+    every unrolled step wait for the GPU, so there the terms stay 0-dim float64 tensors on the
+    device (the precision of the Python floats used for a CPU step). ``on_device``: force
+    either way (default: whether ``step`` is a tensor off the CPU)."""
+    if on_device is None:
+        on_device = torch.is_tensor(step) and step.device.type != "cpu"
+    if on_device:
+        t = step.double() + 1
+        return t, 1 - b1**t, (1 - b2**t).sqrt()
+    t = float(step) + 1
+    return t, 1 - b1**t, math.sqrt(1 - b2**t)
+
+
 def adam_step(p, g, state, h):
     """``torch.optim.Adam`` (and AdamW; no amsgrad): m, v moving averages with bias correction at step t."""
     b1, b2 = h["betas"]
-    t = float(state.get("step", 0)) + 1
+    t, bias1, sqrt_bias2 = bias_corrections(state.get("step", 0), b1, b2)
     if h.get("weight_decay") and h.get("decoupled_weight_decay"):  # AdamW
         p = p * (1 - h["lr"] * h["weight_decay"])
     elif h.get("weight_decay"):
         g = g + h["weight_decay"] * p
     m = b1 * state["exp_avg"] + (1 - b1) * g if "exp_avg" in state else (1 - b1) * g
     v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g if "exp_avg_sq" in state else (1 - b2) * g * g
-    denom = _sqrt0(v) / math.sqrt(1 - b2**t) + h["eps"]
-    p = p - (h["lr"] / (1 - b1**t)) * m / denom
+    denom = _sqrt0(v) / sqrt_bias2 + h["eps"]
+    p = p - (h["lr"] / bias1) * m / denom
     return p, {"exp_avg": m, "exp_avg_sq": v, "step": t}
 
 
