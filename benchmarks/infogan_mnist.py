@@ -45,8 +45,8 @@ def train(a: argparse.Namespace) -> None:
     cfg = Config(
         data="mnist",
         data_dir=a.data_dir,
-        model="dcgan",
-        model_args={"width": a.width},
+        model=a.model,
+        model_args={"width": a.width} if a.model == "dcgan" else {},
         recipe="infogan",
         recipe_args={"code_eval": a.n_code},
         loss="ns",
@@ -97,7 +97,7 @@ def train(a: argparse.Namespace) -> None:
         grid = image_grid(G(latent), ncol)
     IMG.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    save_png(grid, IMG / "infogan_mnist_traverse.png")
+    save_png(grid, IMG / f"infogan_mnist{suffix(a)}_traverse.png")
     result = {
         "cpu_minutes_budget": a.cpu_minutes,
         "wall_minutes_cap": a.wall_minutes,
@@ -107,7 +107,7 @@ def train(a: argparse.Namespace) -> None:
         "config": config_mod.to_dict(trainer.cfg),
         "rows": rows,
     }
-    (RESULTS / "infogan_mnist.json").write_text(json.dumps(result, indent=1, default=str))
+    (RESULTS / f"infogan_mnist{suffix(a)}.json").write_text(json.dumps(result, indent=1, default=str))
 
 
 def fmt(v) -> str:
@@ -116,8 +116,13 @@ def fmt(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def report() -> str:
-    res = json.loads((RESULTS / "infogan_mnist.json").read_text())
+def suffix(a: argparse.Namespace) -> str:
+    """Result names: the dcgan run of seed 0 keeps the plain name; other models and seeds add theirs."""
+    return ("" if a.model == "dcgan" else f"_{a.model}") + (f"_seed{a.seed}" if a.seed else "")
+
+
+def report(a: argparse.Namespace) -> str:
+    res = json.loads((RESULTS / f"infogan_mnist{suffix(a)}.json").read_text())
     head = "| step | images seen | train CPU (min) | wall (min) | " + " | ".join(KEYS) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in res["rows"]:
@@ -139,12 +144,18 @@ def main():
     p.add_argument("--n-eval", type=int, default=2000)
     p.add_argument("--n-code", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--width", type=int, default=32)
+    p.add_argument(
+        "--model",
+        default="dcgan",
+        choices=["dcgan", "lucic"],
+        help="lucic: the InfoGAN paper's MNIST networks",
+    )
+    p.add_argument("--width", type=int, default=32, help="dcgan's width")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report", action="store_true")
     a = p.parse_args()
     if a.report:
-        print(report())
+        print(report(a))
     else:
         train(a)
 

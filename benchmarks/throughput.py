@@ -15,15 +15,18 @@ gankit's side is ``Trainer.train_step`` for the same config. Repeats alternate t
 the table gives the median images per second (wall clock, synchronized on GPU; on CPU also per
 CPU second of the process, robust on a shared machine) and the ratio gankit / straightforward.
 
-On a GPU it also reports, for each model, the FLOPs of one gankit step (PyTorch's
-``FlopCounterMode``: matrix products and convolutions, forward and backward), the FLOP-bound
-floor (those FLOPs at the measured dense matrix-product rate of the same precision) and the
-fraction of that floor reached; the share of wall time spent in GPU kernels for DCGAN 64 at
+For each model it also reports the FLOPs of one gankit step (PyTorch's ``FlopCounterMode``:
+matrix products and convolutions, forward and backward), the FLOP-bound floor (those FLOPs at
+the measured dense matrix-product rate of the device, precision and thread count) and the
+fraction of that floor reached by each loop. ``--gpu-floors`` instead counts the FLOPs of the
+GPU configurations on the CPU and states their floor at a given GPU rate (default: the TF32
+rate measured on an H100), for models not yet run on a GPU. On a GPU it also reports the share of wall time spent in GPU kernels for DCGAN 64 at
 batch 256 (``torch.profiler``); and, with ``--compile`` / ``--precision``, the same step
 compiled or under autocast.
 
     OMP_NUM_THREADS=1 python benchmarks/throughput.py --device cpu --data-dir ../shared/data
     python benchmarks/throughput.py --device cuda --data-dir .data --out $OUT
+    python benchmarks/throughput.py --gpu-floors --models progan,cyclegan
 """
 
 from __future__ import annotations
@@ -196,12 +199,28 @@ def rate(step, steps: int, batch: int, device: torch.device) -> tuple[float, flo
 
 
 def step_flops(step) -> int:
-    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward).
 
-    with FlopCounterMode(display=False) as counter:
+    PyTorch's own per-operation FLOP formulas (``torch.utils.flop_counter``) summed over the
+    dispatched operations; ``FlopCounterMode`` itself tracks modules with backward hooks that
+    ``autograd.grad`` (the gradient penalty) does not support."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                Count.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Count():
         step()
-    return counter.get_total_flops()
+    return Count.total
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, size: int) -> float:
@@ -238,17 +257,26 @@ def kernel_seconds(step, steps: int, device: torch.device) -> tuple[float, float
 
 
 def build_trainer(name: str, spec: dict, a, **overrides) -> Trainer:
-    kw = {k: v for k, v in spec.items() if k != "loop"}
-    kw.update(overrides)
-    cfg = Config(
-        **kw,
-        data_dir=a.data_dir,
-        steps=1,
-        out=f"/tmp/gankit-throughput/{name}",
-        progress="none",
-        device=a.device,
+    kw = dict(
+        data_dir=a.data_dir, steps=1, out=f"/tmp/gankit-throughput/{name}", progress="none", device=a.device
     )
-    return Trainer(cfg)
+    kw.update({k: v for k, v in spec.items() if k != "loop"}, **overrides)
+    return Trainer(Config(**kw))
+
+
+def gpu_floors(a) -> None:
+    """FLOPs per gankit step of the GPU configurations (counted on the CPU: the count does not
+    depend on the device) and their floor at ``a.gpu_tflops``."""
+    specs = model_configs("cuda")
+    print("| model | batch | image size | GFLOP per step | floor at the GPU rate (ms) |")
+    print("|---|---|---|---|---|")
+    for name in a.models.split(","):
+        spec = specs[name]
+        trainer = build_trainer(name, spec, a, device="cpu")
+        flops = step_flops(trainer.train_step)
+        size = trainer.dataset.sample_shape[-1]
+        floor_ms = 1000 * flops / (1e12 * a.gpu_tflops)
+        print(f"| {name} | {spec['batch_size']} | {size} | {flops / 1e9:.1f} | {floor_ms:.2f} |", flush=True)
 
 
 def main():
@@ -263,6 +291,17 @@ def main():
     p.add_argument("--precision", default="", help="also time gankit at these precisions, e.g. bf16,fp16")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--tag", default="", help="suffix of the result file's name")
+    p.add_argument(
+        "--gpu-floors",
+        action="store_true",
+        help="count the GPU configurations' FLOPs on the CPU and state their floor at --gpu-tflops",
+    )
+    p.add_argument(
+        "--gpu-tflops",
+        type=float,
+        default=385.6,
+        help="GPU dense rate for --gpu-floors (default: TF32 matrix products measured on an H100)",
+    )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -279,6 +318,15 @@ def main():
         "torch": torch.__version__,
         "models": {},
     }
+    if a.gpu_floors:
+        gpu_floors(a)
+        return
+    if not gpu:
+        size = 2048
+        result["matmul_tflops"] = {"fp32": matmul_rate(dev, torch.float32, size) / 1e12}
+        print(
+            f"dense fp32 matrix product, {a.threads} thread(s): {1000 * result['matmul_tflops']['fp32']:.1f} GFLOP/s"
+        )
     if gpu:
         torch.backends.cuda.matmul.allow_tf32 = False
         result["matmul_tflops"] = {
@@ -320,6 +368,12 @@ def main():
             "ratio_wall": med["gankit"][0] / med["straightforward"][0],
             "ratio_cpu": med["gankit"][1] / med["straightforward"][1],
         }
+        if not gpu:
+            flops = step_flops(loops["gankit"])
+            floor = flops / (1e12 * result["matmul_tflops"]["fp32"])
+            entry["flops_per_step"] = flops
+            entry["floor_s"] = floor
+            entry["floor_fraction_cpu"] = {label: floor * med[label][1] / batch for label in med}
         if gpu:
             # FLOP-bound floor: convolutions run as TF32 (cuDNN's default), matrix products as
             # fp32 (PyTorch's default), so the floor lies between the two rates; bf16 for autocast.
@@ -352,14 +406,19 @@ def main():
         )
         print("|---|---|---|---|---|---|---|---|")
     else:
-        print("\n| model | batch | straightforward img/s | gankit img/s | gankit / straightforward |")
-        print("|---|---|---|---|---|")
+        print(
+            "\n| model | batch | straightforward img/s | gankit img/s | gankit / straightforward "
+            "| GFLOP per step | fraction of the fp32 floor: straightforward, gankit |"
+        )
+        print("|---|---|---|---|---|---|---|")
     for name, e in result["models"].items():
         m = e["median_images_per_s_wall_cpu"]
         base = m["straightforward"][col]
         if not gpu:
+            frac = e["floor_fraction_cpu"]
             print(
-                f"| {name} | {e['batch_size']} | {base:.0f} | {m['gankit'][col]:.0f} | {m['gankit'][col] / base:.2f} |"
+                f"| {name} | {e['batch_size']} | {base:.0f} | {m['gankit'][col]:.0f} | {m['gankit'][col] / base:.2f} "
+                f"| {e['flops_per_step'] / 1e9:.2f} | {100 * frac['straightforward']:.0f}%, {100 * frac['gankit']:.0f}% |"
             )
             continue
         for label in m:
