@@ -95,6 +95,9 @@ def _worker(rank, world, port, out, cfg_kw, pin, result_path):
         distributed.finish()
         return
     trainer = Trainer(_cfg(out, **cfg_kw))
+    if world > 1:  # host-side flags travel over a gloo group of their own (beside NCCL, too)
+        assert torch.distributed.get_backend(distributed.host_group()) == "gloo"
+        assert distributed.any_flags(rank == 1, False) == [True, False]
     if pin:
         trainer.stream = GlobalBatchStream(rank, world, cfg_kw["batch_size"] * world)
         _pin_noise(trainer, rank, world)

@@ -25,6 +25,17 @@ import torch.distributed as dist
 
 from gankit.errors import ConfigError
 
+# Flags the host already knows (which parameters got a gradient, stop requests) are reduced as
+# CPU tensors over a gloo group of their own, beside the default group (NCCL on GPUs): a CUDA
+# flag tensor would be read back with ``.tolist()``, which makes the host wait for the GPU. The
+# group exists under every backend, so CPU runs and tests take the same path as GPU runs.
+_host_group = None
+
+
+def host_group():
+    """The gloo process group for CPU tensors."""
+    return _host_group
+
 
 def env_world() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) otherwise."""
@@ -62,6 +73,9 @@ def init_from_env(device: str = "auto") -> tuple[int, int, str]:
         # Python objects mid-teardown: the process dies of SIGABRT ("terminate called without
         # an active exception") after its work is done. Tear it down while Python is alive.
         atexit.register(destroy)
+    global _host_group
+    if _host_group is None:  # also when the caller joined the group itself
+        _host_group = dist.new_group(backend="gloo")  # every rank runs this, as it must
     return rank, world, device
 
 
@@ -88,9 +102,8 @@ def average_gradients(params: list[torch.nn.Parameter]) -> None:
     """
     if not initialized() or dist.get_world_size() == 1 or not params:
         return
-    device = params[0].device
-    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
-    dist.all_reduce(has, op=dist.ReduceOp.MAX)
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32)  # (P,) on the CPU
+    dist.all_reduce(has, op=dist.ReduceOp.MAX, group=host_group())
     used = [p for p, h in zip(params, has.tolist()) if h > 0]
     if not used:
         return
@@ -109,9 +122,7 @@ def any_flags(*flags: bool) -> list[bool]:
     if not initialized() or dist.get_world_size() == 1:
         return list(flags)
     t = torch.tensor([float(f) for f in flags])
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=host_group())
     return [bool(v) for v in t.tolist()]
 
 
@@ -149,8 +160,10 @@ def barrier() -> None:
 
 def destroy() -> None:
     """Leave the process group (no-op outside one or when already left)."""
+    global _host_group
     if initialized():
-        dist.destroy_process_group()
+        dist.destroy_process_group()  # every group, the host group included
+    _host_group = None
 
 
 def finish() -> None:
