@@ -292,3 +292,35 @@ def test_log_sums_average_floats_and_tensors_and_fold_on_read():
     floats = LogSums()  # the CPU loop: each value a float at once
     floats.add({"loss_d": torch.tensor(1.5)})
     assert floats.values["loss_d"] == [1.5] and floats.means() == {"loss_d": 1.5}
+
+
+def test_ema_update_equals_averaged_model_bit_for_bit():
+    """gankit's EMA step (no blocking copy of the update count to the GPU) gives exactly what
+    torch's AveragedModel.update_parameters gives, batch-norm buffers (float and int64) included."""
+    import copy
+
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from gankit.training.trainer import update_ema
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    ours, theirs = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True) for _ in range(2)
+    )
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(4):
+        model(torch.randn(8, 3)).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+        update_ema(ours, model)
+        theirs.update_parameters(model)
+        for (k, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(a, b), k
+    assert int(ours.n_averaged) == 4 and ours.n_averaged.device.type == "cpu"
+    # and it is an average, not a copy: the EMA lags the trained weights
+    assert not torch.equal(ours.module[0].weight, model[0].weight)
+    before = copy.deepcopy(ours.module[0].weight)
+    update_ema(ours, model)
+    expected = torch.lerp(before, model[0].weight.detach(), 0.1)
+    assert torch.equal(ours.module[0].weight, expected)

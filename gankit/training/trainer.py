@@ -85,6 +85,31 @@ class TrainState:
     lr_scale: float = 1.0  # product of the rollback learning-rate factors (on_nan=rollback)
 
 
+def update_ema(ema: AveragedModel, model: nn.Module) -> None:
+    """``ema.update_parameters(model)`` without its wait for the GPU.
+
+    AveragedModel keeps its update count ``n_averaged`` on the CPU and copies it to the
+    parameters' device at every update, a blocking copy (the host waits until the GPU has caught
+    up), although the EMA function ignores the count. Here the same function gets the same
+    tensors in the same groups (by device and dtype), so the update is the same bit for bit, and
+    the count is read where it lives."""
+    ema_tensors = [*ema.module.parameters(), *ema.module.buffers()]
+    model_tensors = [*model.parameters(), *model.buffers()]
+    with torch.no_grad():
+        if int(ema.n_averaged) == 0:  # the first update copies
+            for e, m in zip(ema_tensors, model_tensors, strict=True):
+                e.copy_(m)
+        else:
+            groups: dict[tuple, tuple[list, list]] = {}
+            for e, m in zip(ema_tensors, model_tensors, strict=True):
+                es, ms = groups.setdefault((e.device, e.dtype), ([], []))
+                es.append(e.detach())
+                ms.append(m.detach())
+            for es, ms in groups.values():
+                ema.multi_avg_fn(es, ms, ema.n_averaged)
+        ema.n_averaged += 1
+
+
 class LogSums:
     """Sums of the step logs since the last reset, read as means.
 
@@ -352,7 +377,7 @@ class Trainer:
                     recipe.after_update(phase.player)
                 logs.update(out)
                 if phase.player == "G" and self.ema is not None:
-                    self.ema.update_parameters(recipe.generator())
+                    update_ema(self.ema, recipe.generator())
         self._freeze(None)
         self.state.step += 1
         self.state.images_seen += self.cfg.batch_size * self.world_size
