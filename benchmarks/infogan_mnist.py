@@ -48,7 +48,7 @@ def train(a: argparse.Namespace) -> None:
         model=a.model,
         model_args={"width": a.width} if a.model == "dcgan" else {},
         recipe="infogan",
-        recipe_args={"code_eval": a.n_code},
+        recipe_args={"code_eval": a.n_code, "q_norm": a.q_norm},
         loss="ns",
         z_dim=62,
         batch_size=a.batch_size,
@@ -118,7 +118,11 @@ def fmt(v) -> str:
 
 def suffix(a: argparse.Namespace) -> str:
     """Result names: the dcgan run of seed 0 keeps the plain name; other models and seeds add theirs."""
-    return ("" if a.model == "dcgan" else f"_{a.model}") + (f"_seed{a.seed}" if a.seed else "")
+    return (
+        ("" if a.model == "dcgan" else f"_{a.model}")
+        + ("" if a.q_norm == "none" else f"_q{a.q_norm}")
+        + (f"_seed{a.seed}" if a.seed else "")
+    )
 
 
 def report(a: argparse.Namespace) -> str:
@@ -152,6 +156,7 @@ def main():
     )
     p.add_argument("--width", type=int, default=32, help="dcgan's width")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--q-norm", default="none", choices=["none", "batch"], help="Q's hidden-layer norm")
     p.add_argument("--report", action="store_true")
     a = p.parse_args()
     if a.report:

@@ -148,11 +148,15 @@ def test_info_term_is_added_to_both_players(tmp_path):
         assert float(loss.detach()) == pytest.approx(float(base + want), rel=1e-5)
 
 
-def test_resume_is_bit_identical(tmp_path):
-    full = Trainer(toy_config(tmp_path, steps=4, out=str(tmp_path / "full")))
+@pytest.mark.parametrize("q_norm", ["none", "batch"])
+def test_resume_is_bit_identical(tmp_path, q_norm):
+    args = {"n_categorical": [3, 2], "n_continuous": 2, "q_norm": q_norm}
+    full = Trainer(toy_config(tmp_path, steps=4, out=str(tmp_path / "full"), recipe_args=args))
+    has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in full.recipe.Q.modules())
+    assert has_bn == (q_norm == "batch")
     for _ in range(4):
         full.train_step()
-    half = Trainer(toy_config(tmp_path, steps=4, out=str(tmp_path / "half")))
+    half = Trainer(toy_config(tmp_path, steps=4, out=str(tmp_path / "half"), recipe_args=args))
     for _ in range(2):
         half.train_step()
     half.save_checkpoint()
@@ -162,6 +166,7 @@ def test_resume_is_bit_identical(tmp_path):
         resumed.train_step()
     a, b = full.recipe.state_dict(), resumed.recipe.state_dict()
     assert a.keys() == b.keys() and any(k.startswith("Q.") for k in a)
+    assert any(k.startswith("Q.") and "running_mean" in k for k in a) == (q_norm == "batch")
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
@@ -253,3 +258,10 @@ def test_sample_cli_traverse_and_interpolate(tmp_path, data_dir, capsys):
     capsys.readouterr()
     assert main(["sample", run, "--traverse", "--code", "5", "-o", str(out)]) == 2
     assert "--code 5" in capsys.readouterr().err
+
+
+def test_unknown_q_norm_is_a_config_error(tmp_path):
+    from gankit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="q_norm='layer'; allowed: none, batch"):
+        Trainer(toy_config(tmp_path, recipe_args={"q_norm": "layer"}))

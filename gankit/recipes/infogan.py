@@ -43,6 +43,7 @@ class InfoGANOptions:
     lambda_cont: float = 1.0  # extra weight of the continuous codes' NLL (paper: often < 1)
     learn_std: bool = False  # Q predicts a log-std per continuous code; else std 1
     q_width: int = 128  # hidden units of Q's layer on D's features
+    q_norm: str = "none"  # none | batch (the paper's MNIST Q: batch norm after that layer)
     code_eval: int = 1000  # samples for code_accuracy at each evaluation (0: off)
     reuse_fake: bool = True  # as in the plain recipe
 
@@ -55,6 +56,8 @@ class InfoGANOptions:
             raise ConfigError("infogan needs at least one code: set n_categorical or n_continuous")
         if self.lambda_info < 0 or self.lambda_cont < 0:
             raise ConfigError("lambda_info and lambda_cont must be >= 0")
+        if self.q_norm not in ("none", "batch"):
+            raise ConfigError(f"q_norm={self.q_norm!r}; allowed: none, batch")
         if self.q_width < 1 or self.code_eval < 0:
             raise ConfigError(f"q_width={self.q_width} must be >= 1 and code_eval={self.code_eval} >= 0")
 
@@ -98,12 +101,23 @@ class QHead(nn.Module):
     log-stds (N, n_cont) or None."""
 
     def __init__(
-        self, feature_dim: int, categories: list[int], n_continuous: int, width: int, learn_std: bool
+        self,
+        feature_dim: int,
+        categories: list[int],
+        n_continuous: int,
+        width: int,
+        learn_std: bool,
+        norm: str = "none",
     ):
         super().__init__()
         self.categories, self.n_continuous, self.learn_std = list(categories), n_continuous, learn_std
         n_out = sum(categories) + n_continuous * (2 if learn_std else 1)
-        self.net = nn.Sequential(nn.Linear(feature_dim, width), nn.LeakyReLU(0.2), nn.Linear(width, n_out))
+        self.net = nn.Sequential(
+            nn.Linear(feature_dim, width),
+            *([nn.BatchNorm1d(width)] if norm == "batch" else []),
+            nn.LeakyReLU(0.2),
+            nn.Linear(width, n_out),
+        )
 
     def forward(self, h: torch.Tensor):
         out = self.net(h)  # (N, sum k + n_cont [* 2])
@@ -135,7 +149,9 @@ class InfoGAN(TwoPlayer):
         self.lambda_info, self.lambda_cont = opts.lambda_info, opts.lambda_cont
         self.code_eval = opts.code_eval
         self.classifier = classifier  # shipped classifier name for code_accuracy, or None
-        self.Q = QHead(D.feature_dim, self.categories, self.n_continuous, opts.q_width, opts.learn_std)
+        self.Q = QHead(
+            D.feature_dim, self.categories, self.n_continuous, opts.q_width, opts.learn_std, opts.q_norm
+        )
         self._h = None  # D's features of the last d_forward call
         self._latent = None  # G's input of the last generated batch
 
