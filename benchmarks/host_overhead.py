@@ -22,7 +22,6 @@ The second measure predicted the launch-bound GPU case: before this script's cha
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import statistics
 import sys
@@ -30,7 +29,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,21 +48,6 @@ NO_KERNEL = {
     "scalar_tensor", "_local_scalar_dense", "lift_fresh",
     "_record_function_enter_new", "_record_function_exit",
 }  # fmt: skip
-
-
-class CountOps(TorchDispatchMode):
-    """Counts the ATen operations dispatched while active, by name."""
-
-    def __init__(self):
-        super().__init__()
-        self.counts: collections.Counter = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.counts[func.overloadpacket.__name__] += 1
-        return func(*args, **(kwargs or {}))
-
-    def kernels(self) -> int:
-        return sum(n for op, n in self.counts.items() if op not in NO_KERNEL)
 
 
 def gpu_path(trainer: Trainer):
@@ -87,11 +70,12 @@ def loops_for(name: str, spec: dict, args, **overrides) -> dict:
 
 
 def count_kernels(fn) -> tuple[int, dict[str, int]]:
+    """(kernel-launching operations, all operations by name) of one call of ``fn``."""
     fn()
     fn()  # warm: optimizer state, caches
-    with CountOps() as mode:
+    with throughput.OpCount() as mode:
         fn()
-    return mode.kernels(), dict(mode.counts)
+    return sum(n for op, n in mode.counts.items() if op not in NO_KERNEL), dict(mode.counts)
 
 
 def host_us(loops: dict, steps: int, repeats: int) -> dict[str, list[float]]:

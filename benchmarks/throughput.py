@@ -15,13 +15,13 @@ gankit's side is ``Trainer.train_step`` for the same config. Repeats alternate t
 the table gives the median images per second (wall clock, synchronized on GPU; on CPU also per
 CPU second of the process, robust on a shared machine) and the ratio gankit / straightforward.
 
-For each model it also reports the FLOPs of one gankit step (PyTorch's ``FlopCounterMode``:
-matrix products and convolutions, forward and backward), the FLOP-bound floor (those FLOPs at
-the measured dense matrix-product rate of the device, precision and thread count) and the
-fraction of that floor reached by each loop. ``--gpu-floors`` instead counts the FLOPs of the
-GPU configurations on the CPU and states their floor at a given GPU rate (default: the TF32
-rate measured on an H100), for models not yet run on a GPU. On a GPU it also reports the share of wall time spent in GPU kernels for DCGAN 64 at
-batch 256 (``torch.profiler``); and, with ``--compile`` / ``--precision``, the same step
+For each model it also reports the FLOPs of one gankit step (PyTorch's per-operation FLOP
+formulas: matrix products and convolutions, forward and backward), the FLOP-bound floor (those
+FLOPs at the measured dense matrix-product rate of the device, precision and thread count) and
+the fraction of that floor reached by each loop. ``--gpu-floors`` instead counts the FLOPs of
+the GPU configurations on the CPU and states their floor at a given GPU rate (default: the TF32
+rate measured on an H100), for models not yet run on a GPU. On a GPU it also reports the share
+of wall time spent in GPU kernels for DCGAN 64 at batch 256 (``torch.profiler``); and, with ``--compile`` / ``--precision``, the same step
 compiled or under autocast.
 
     OMP_NUM_THREADS=1 python benchmarks/throughput.py --device cpu --data-dir ../shared/data
@@ -32,6 +32,7 @@ compiled or under autocast.
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import json
 import statistics
@@ -41,6 +42,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -198,29 +201,32 @@ def rate(step, steps: int, batch: int, device: torch.device) -> tuple[float, flo
     return steps * batch / (time.perf_counter() - t0), steps * batch / max(time.process_time() - c0, 1e-9)
 
 
+class OpCount(TorchDispatchMode):
+    """The ATen operations dispatched while active: how many of each (by name) and their FLOPs
+    by PyTorch's own per-operation formulas (``torch.utils.flop_counter``: matrix products and
+    convolutions, forward and backward). ``FlopCounterMode`` itself tracks modules with backward
+    hooks that ``autograd.grad`` (the gradient penalty) does not support."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts: collections.Counter = collections.Counter()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.counts[func.overloadpacket.__name__] += 1
+        formula = flop_registry.get(func.overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def step_flops(step) -> int:
-    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward).
-
-    PyTorch's own per-operation FLOP formulas (``torch.utils.flop_counter``) summed over the
-    dispatched operations; ``FlopCounterMode`` itself tracks modules with backward hooks that
-    ``autograd.grad`` (the gradient penalty) does not support."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import flop_registry
-
-    class Count(TorchDispatchMode):
-        total = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            out = func(*args, **kwargs)
-            formula = flop_registry.get(func._overloadpacket)
-            if formula is not None:
-                Count.total += formula(*args, **kwargs, out_val=out)
-            return out
-
-    with Count():
+    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward)."""
+    with OpCount() as counter:
         step()
-    return Count.total
+    return counter.flops
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, size: int) -> float:
@@ -322,12 +328,11 @@ def main():
         gpu_floors(a)
         return
     if not gpu:
-        size = 2048
-        result["matmul_tflops"] = {"fp32": matmul_rate(dev, torch.float32, size) / 1e12}
+        result["matmul_tflops"] = {"fp32": matmul_rate(dev, torch.float32, 2048) / 1e12}
         print(
             f"dense fp32 matrix product, {a.threads} thread(s): {1000 * result['matmul_tflops']['fp32']:.1f} GFLOP/s"
         )
-    if gpu:
+    else:
         torch.backends.cuda.matmul.allow_tf32 = False
         result["matmul_tflops"] = {
             "fp32": matmul_rate(dev, torch.float32, 8192) / 1e12,
@@ -368,17 +373,15 @@ def main():
             "ratio_wall": med["gankit"][0] / med["straightforward"][0],
             "ratio_cpu": med["gankit"][1] / med["straightforward"][1],
         }
+        flops = step_flops(loops["gankit"])
+        entry["flops_per_step"] = flops
         if not gpu:
-            flops = step_flops(loops["gankit"])
             floor = flops / (1e12 * result["matmul_tflops"]["fp32"])
-            entry["flops_per_step"] = flops
             entry["floor_s"] = floor
             entry["floor_fraction_cpu"] = {label: floor * med[label][1] / batch for label in med}
-        if gpu:
+        else:
             # FLOP-bound floor: convolutions run as TF32 (cuDNN's default), matrix products as
             # fp32 (PyTorch's default), so the floor lies between the two rates; bf16 for autocast.
-            flops = step_flops(loops["gankit"])
-            entry["flops_per_step"] = flops
             for label, fn in loops.items():
                 if "compile" in label:
                     continue

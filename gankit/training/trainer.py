@@ -120,6 +120,9 @@ class LogSums:
 
     def __init__(self, keep_tensors: bool = False):
         self.keep_tensors = keep_tensors
+        self.reset()
+
+    def reset(self) -> None:
         self.values: dict[str, list] = {}
         self.count = 0  # steps added since the reset
 
@@ -454,7 +457,7 @@ class Trainer:
                         self.check_health()
                 except DivergenceError as e:
                     self._rollback(e)  # raises unless on_nan=rollback and rollbacks are left
-                    sums = LogSums(keep_tensors=self.deferred is not None)
+                    sums.reset()
                     continue
                 sums.add(logs)  # on a GPU: kept on the device, read at check points
                 step = self.state.step
@@ -474,7 +477,7 @@ class Trainer:
                 if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                     self.state.wall_s = time.perf_counter() - t_start
                     last_row = self.evaluate_and_log(self.state.wall_s, sums.means())
-                    sums = LogSums(keep_tensors=self.deferred is not None)
+                    sums.reset()
                 if step % ckpt_every == 0 or step == cfg.steps or out_of_time:
                     self.state.wall_s = time.perf_counter() - t_start
                     self.save_checkpoint()
