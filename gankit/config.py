@@ -31,6 +31,7 @@ RESUME_MAY_DIFFER = (
     "progress",
     "allow_world_size_change",
     "deterministic",
+    "threads",
 )
 
 
@@ -42,9 +43,13 @@ class Config:
     loss: str | None = None  # None: the recipe's recommended objective (plain: ns)
     recipe: str = "plain"
     # Budget and reproducibility.
-    steps: int = 3000  # generator updates
-    max_wall_s: float = 0.0  # stop cleanly (evaluate, checkpoint) after this much wall time; 0: off
-    batch_size: int = 256
+    # None on a key below: the presets' value (gankit/presets.py), else the base default
+    # (presets.BASE: steps 3000, batch 256, eval_every 500, decay_start 0.5, max_wall_s 0).
+    steps: int | None = None  # generator updates
+    # Stop cleanly (evaluate, checkpoint) after this much wall time; 0: off. With linear-decay,
+    # the schedule is fitted to the budget (steps measured in the first seconds; docs/presets.md).
+    max_wall_s: float | None = None
+    batch_size: int | None = None
     z_dim: int = 0  # 0: the model's own default
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -60,7 +65,7 @@ class Config:
     spectral_norm: bool = False
     ema: float | None = None  # decay of the generator's weight average; 0: off; None: the recipe's (0)
     lr_schedule: str | None = None  # constant | linear-decay; None: the recipe's (constant)
-    decay_start: float = 0.5  # fraction of steps after which linear-decay starts
+    decay_start: float | None = None  # fraction of steps after which linear-decay starts
     precision: str = "fp32"  # fp32 | bf16 | fp16
     compile: bool = False
     # CUDA: deterministic cuDNN kernels, for bit-exact resume on a GPU (slower); False lets cuDNN
@@ -75,7 +80,7 @@ class Config:
     recipe_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     data_dir: str | None = None
     # Evaluation, logging, checkpoints.
-    eval_every: int = 500
+    eval_every: int | None = None
     ckpt_every: int = 0  # 0: at every evaluation
     n_eval: int = 2500
     keep_ckpts: int = 2
@@ -83,6 +88,7 @@ class Config:
     max_rollbacks: int = 3
     out: str | None = None
     progress: str = "auto"  # auto | bar | lines | none
+    threads: int = 0  # CPU threads; 0: chosen for the model and the other gankit runs here
 
 
 COMPONENT_ARGS = {
@@ -288,11 +294,13 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 def _check_range(cfg: Config) -> None:
     need = functools.partial(require, owner=cfg)
 
-    need(cfg.steps >= 0, "steps", "an integer >= 0")
-    need(cfg.max_wall_s >= 0, "max_wall_s", "a number of seconds >= 0 (0: no limit)")
-    need(cfg.batch_size >= 1, "batch_size", "an integer >= 1")
+    unset = {k: getattr(cfg, k) is None for k in ("steps", "max_wall_s", "batch_size", "eval_every")}
+    need(unset["steps"] or cfg.steps >= 0, "steps", "an integer >= 0")
+    need(unset["max_wall_s"] or cfg.max_wall_s >= 0, "max_wall_s", "a number of seconds >= 0 (0: no limit)")
+    need(unset["batch_size"] or cfg.batch_size >= 1, "batch_size", "an integer >= 1")
     need(cfg.z_dim >= 0, "z_dim", "an integer >= 0 (0: the model's default)")
-    need(cfg.eval_every >= 1, "eval_every", "an integer >= 1")
+    need(unset["eval_every"] or cfg.eval_every >= 1, "eval_every", "an integer >= 1")
+    need(cfg.threads >= 0, "threads", "an integer >= 0 (0: chosen automatically)")
     need(cfg.ckpt_every >= 0, "ckpt_every", "an integer >= 0")
     need(cfg.n_eval >= 1, "n_eval", "an integer >= 1")
     need(cfg.keep_ckpts >= 1, "keep_ckpts", "an integer >= 1")
@@ -303,7 +311,7 @@ def _check_range(cfg: Config) -> None:
     need(cfg.n_critic is None or cfg.n_critic >= 1, "n_critic", "an integer >= 1")
     need(cfg.clip is None or cfg.clip >= 0, "clip", "a number >= 0 (0: no clipping)")
     need(cfg.ema is None or 0.0 <= cfg.ema < 1.0, "ema", "a number in [0, 1)")
-    need(0.0 <= cfg.decay_start <= 1.0, "decay_start", "a number in [0, 1]")
+    need(cfg.decay_start is None or 0.0 <= cfg.decay_start <= 1.0, "decay_start", "a number in [0, 1]")
     if cfg.betas is not None:
         need(all(0.0 <= b < 1.0 for b in cfg.betas), "betas", "two numbers in [0, 1)")
     for key, choices in CHOICES.items():
@@ -334,17 +342,20 @@ def _check_label_smoothing(loss: str, loss_args: dict, objectives) -> None:
 
 
 def resolve(cfg: Config) -> Config:
-    """Return a complete copy: component options filled, objective defaults applied, ranges checked."""
-    from gankit import registries  # imports every component so the registries are full
+    """Return a complete copy: presets and component options filled, objective defaults
+    applied, ranges checked."""
+    return resolve_with_sources(cfg)[0]
 
-    cfg = dataclasses.replace(cfg)
+
+def resolve_with_sources(cfg: Config) -> tuple[Config, dict[str, str]]:
+    """``resolve`` and, per key, where its value came from (flag, which preset, defaults).
+
+    Order, later wins: base defaults < objective defaults < model preset < recipe preset <
+    dataset preset < explicit flags (gankit/presets.py)."""
+    from gankit import presets, registries  # imports every component so the registries are full
+
     _check_range(cfg)
-    # A recipe factory may recommend a model and objective (cyclegan: its networks and lsgan).
-    recommended = getattr(registries.RECIPES.get(cfg.recipe).factory, "recommended", {})
-    cfg.loss = cfg.loss or recommended.get("loss", "ns")
-    # An energy objective (BEGAN) needs an energy discriminator: default to its model.
-    energy = getattr(registries.OBJECTIVES.get(cfg.loss).factory, "d_output", "logit") == "energy"
-    cfg.model = cfg.model or recommended.get("model", "began" if energy else "mlp")
+    cfg, sources = presets.apply(cfg)
     _check_label_smoothing(cfg.loss, cfg.loss_args, registries.OBJECTIVES)
     for kind, attr in COMPONENT_ARGS.items():
         registry = registries.BY_KIND[kind]
@@ -359,16 +370,11 @@ def resolve(cfg: Config) -> Config:
             if isinstance(v, tuple):
                 getattr(cfg, attr)[k] = list(v)
 
-    # A recipe may recommend training settings of its paper (ProGAN: lr 1e-3, betas (0, 0.99),
-    # one critic step, EMA 0.999), used where the user set none, before the objective's own.
-    train = recommended.get("train", {})
-    if cfg.lr is None and cfg.lr_g is None and cfg.lr_d is None:
-        cfg.lr = train.get("lr")
-    for key in ("betas", "n_critic"):
+    for key, value in presets.BASE.items():
         if getattr(cfg, key) is None:
-            setattr(cfg, key, train.get(key))
-    cfg.ema = cfg.ema if cfg.ema is not None else train.get("ema", 0.0)
-    cfg.lr_schedule = cfg.lr_schedule or train.get("lr_schedule", "constant")
+            setattr(cfg, key, value)
+    cfg.ema = cfg.ema if cfg.ema is not None else 0.0
+    cfg.lr_schedule = cfg.lr_schedule or "constant"
     defaults = registries.OBJECTIVES.get(cfg.loss).factory.defaults
     cfg.optimizer = cfg.optimizer or defaults.optimizer
     cfg.lr_g = cfg.lr_g if cfg.lr_g is not None else (cfg.lr if cfg.lr is not None else defaults.lr_g)
@@ -384,7 +390,7 @@ def resolve(cfg: Config) -> Config:
         if not (weight >= 0 and math.isfinite(weight)):
             raise ConfigError(f"penalties: weight of {name!r} is {weight}; allowed: a number >= 0")
     _check_range(cfg)
-    return cfg
+    return cfg, presets.fill_sources(sources, cfg)
 
 
 def diff(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:

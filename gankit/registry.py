@@ -24,6 +24,7 @@ class Entry:
     factory: Callable[..., Any]
     options: type | None
     summary: str
+    presets: tuple = ()  # gankit.presets.Preset: tuned defaults, the first that applies is used
 
 
 class Registry:
@@ -31,12 +32,16 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, options: type | None = None, summary: str | None = None):
+    def register(self, name: str, options: type | None = None, summary: str | None = None, presets=None):
+        """``presets``: a :class:`gankit.presets.Preset` or a sequence of them, tuned for this
+        component (see gankit/presets.py for how they compose)."""
+        from gankit.presets import as_presets
+
         def deco(factory):
             if name in self._entries:
                 raise RuntimeError(f"{self.kind} {name!r} registered twice")
             doc = summary or (factory.__doc__ or "").strip().split("\n")[0]
-            self._entries[name] = Entry(name, factory, options, doc)
+            self._entries[name] = Entry(name, factory, options, doc, as_presets(presets))
             return factory
 
         return deco

@@ -19,6 +19,7 @@ def tiny(tmp_path, **kw):
         data="8gaussians",
         steps=6,
         eval_every=3,
+        lr_schedule="constant",  # the resumes below extend steps, which a decay over the steps would stretch
         batch_size=32,
         n_eval=200,
         out=str(tmp_path / "run"),

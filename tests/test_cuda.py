@@ -72,7 +72,14 @@ CASES = _cases()
 def _cfg(out, steps, **kw):
     # deterministic: cuDNN's deterministic kernels (its autotuned ones may use atomics)
     base = dict(
-        steps=steps, eval_every=2, n_eval=64, progress="none", out=str(out), device="cuda", deterministic=True
+        steps=steps,
+        eval_every=2,
+        n_eval=64,
+        progress="none",
+        out=str(out),
+        device="cuda",
+        deterministic=True,
+        lr_schedule="constant",  # the resumes below extend steps, which a decay over the steps would stretch
     )
     base.update(kw)
     return Config(**base)

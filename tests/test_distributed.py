@@ -60,6 +60,7 @@ def _cfg(out, **kw):
     base = dict(
         data="8gaussians",
         steps=4,
+        lr_schedule="constant",  # the resumes below extend steps, which a decay over the steps would stretch
         eval_every=4,
         n_eval=100,
         progress="none",

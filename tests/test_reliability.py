@@ -26,6 +26,7 @@ def tiny(out: Path, **kw) -> Config:
     base = dict(
         data="8gaussians",
         steps=6,
+        lr_schedule="constant",  # the resumes below extend steps, which a decay over the steps would stretch
         batch_size=32,
         n_eval=64,
         eval_every=1000,

@@ -28,6 +28,8 @@ def configure(p):
                 opts = registry.default_options(name)
                 extra = f"  [{', '.join(f'{k}={v}' for k, v in opts.items())}]" if opts else ""
                 print(f"{kind:<8} {name:<{width}}  {entry.summary}{extra}")
+                for preset in entry.presets:
+                    print(f"{'':<8} {'':<{width}}    preset: {preset.describe()}")
         return 0
 
     return run

@@ -40,6 +40,7 @@ COMMON = (
     "deterministic",
     "sync_bn",
     "max_wall_s",
+    "threads",
 )
 
 
@@ -71,6 +72,13 @@ def add_config_flags(p):
         metavar="N",
         help="image datasets: resize and centre-crop to N x N (sets data.image_size)",
     )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        metavar="N",
+        help="wall-clock budget in minutes (sets max_wall_s); the learning-rate schedule ends at it",
+    )
     p.add_argument("--config", default=None, help="JSON config file (a run's config.json works)")
     p.add_argument(
         "--set",
@@ -89,9 +97,18 @@ def config_from_args(args) -> config_mod.Config:
             d[name] = v
     if getattr(args, "image_size", None) is not None:
         config_mod.apply_set(d, f"data.image_size={args.image_size}")
+    _minutes(d, args)
     for assignment in args.set:
         config_mod.apply_set(d, assignment)
     return config_mod.from_dict(d)
+
+
+def _minutes(d: dict, args) -> None:
+    minutes = getattr(args, "minutes", None)
+    if minutes is not None:
+        if not minutes > 0:
+            raise ConfigError(f"--minutes {minutes:g}: must be a number of minutes > 0")
+        d["max_wall_s"] = 60.0 * minutes
 
 
 def overrides_from_args(args) -> dict:
@@ -100,6 +117,7 @@ def overrides_from_args(args) -> dict:
         v = getattr(args, name, None)
         if v is not None:
             d[name] = v
+    _minutes(d, args)
     for assignment in args.set:
         config_mod.apply_set(d, assignment)
     return d
@@ -120,9 +138,16 @@ def configure(p):
             raw = overrides_from_args(args)
             trainer = Trainer.from_run(args.resume, overrides=raw)
         else:
-            trainer = Trainer(config_from_args(args))
-        if args.dry_run:
+            cfg = config_from_args(args)
+            trainer = Trainer(cfg)
+        if args.dry_run:  # the config on stdout (usable with --config), its sources on stderr
             print(json.dumps(config_mod.to_dict(trainer.cfg), indent=2))
+            if not args.resume:
+                from gankit.presets import explain
+
+                print("where each value comes from:", file=sys.stderr)
+                for line in explain(*config_mod.resolve_with_sources(cfg)):
+                    print(f"  {line}", file=sys.stderr)
             return 0
         row = trainer.fit()
         print_summary(trainer, row)

@@ -24,7 +24,7 @@ from PIL import Image, ImageOps
 
 from gankit.data.base import DATASETS
 from gankit.data.download import cache_dir
-from gankit.data.images import ImageDataset
+from gankit.data.images import ImageDataset, image_presets
 from gankit.errors import ConfigError, DataError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -227,7 +227,9 @@ class FolderDataset(ImageDataset):
     reference_split = "train"
 
 
-@DATASETS.register("folder", options=FolderOptions)
+@DATASETS.register(
+    "folder", options=FolderOptions, presets=image_presets("unmeasured guess: MNIST's setting")[:1]
+)
 def folder(opts: FolderOptions, data_dir=None):
     """Any folder of PNG/JPEG/WebP images (folder:PATH); labels from subfolder names."""
     x, y, classes = load_folder(opts)

@@ -26,6 +26,7 @@ from gankit.data.archive import load_plain_pickle, read_members
 from gankit.data.base import DATASETS, Batch, Dataset, TensorStream
 from gankit.data.download import RemoteFile, data_root, ensure_files
 from gankit.errors import ConfigError, DataError
+from gankit.presets import Preset
 
 SPLITS = ("train", "test")
 
@@ -326,13 +327,61 @@ def _mnist_family(key: str, opts: MNISTOptions, data_dir) -> ImageDataset:
     return ImageDataset(key, train_x, train_y, ref_x, ref_y, num_classes=10)
 
 
-@DATASETS.register("mnist", options=MNISTOptions)
+# Budget of the image presets: 14 minutes of wall time, the schedule fitted to it.
+CPU_BUDGET_S = 840.0
+DCGAN_ROW = "benchmarks/results/dcgan_mnist_ns_15min.json (ns, batch 64: fid_lenet 4.96, class KL 0.069 at 14.2 CPU min)"
+
+
+def image_presets(source: str) -> tuple[Preset, ...]:
+    """Presets of a 28x28 digit-like dataset, per recipe and objective; ``source`` names what
+    measured the plain ns preset."""
+    return (
+        Preset(
+            {
+                "model": "dcgan",
+                "loss": "ns",
+                "batch_size": 64,
+                "steps": 8000,
+                "max_wall_s": CPU_BUDGET_S,
+                "lr_schedule": "linear-decay",
+                "decay_start": 0.5,
+                "eval_every": 1000,
+            },
+            source,
+            {"recipe": "plain", "loss": "ns", "model": "dcgan"},
+        ),
+        # InfoGAN's paper networks (its own preset sets the optimizer and the budget).
+        Preset({"model": "lucic"}, "benchmarks/results/infogan_mnist_lucic*.json", {"recipe": "infogan"}),
+        Preset({"data.image_size": 32}, "progan grows by doubling from 4x4", {"recipe": "progressive"}),
+        # BEGAN's best CPU-scale setting (docs/began_progan.md): gamma 1 keeps its k control engaged.
+        Preset(
+            {
+                "model": "began",
+                "data.image_size": 32,
+                "loss.gamma": 1.0,
+                "loss.lambda_k": 0.001,
+                "max_wall_s": CPU_BUDGET_S,
+                "steps": 20000,
+            },
+            "docs/began_progan.md (gamma 1, lambda_k 0.001, batch 16: mode dropping, fid_lenet 104-108 "
+            "after 40 min); 14-minute budget unmeasured",
+            {"recipe": "plain", "loss": "began"},
+        ),
+        Preset(
+            {"model": "dcgan"}, "unmeasured guess: the image model for other objectives", {"recipe": "plain"}
+        ),
+    )
+
+
+@DATASETS.register("mnist", options=MNISTOptions, presets=image_presets(DCGAN_ROW))
 def mnist(opts: MNISTOptions, data_dir=None):
     """MNIST handwritten digits, 28x28 grayscale, 10 classes (original IDX files)."""
     return _mnist_family("mnist", opts, data_dir)
 
 
-@DATASETS.register("fashion-mnist", options=MNISTOptions)
+@DATASETS.register(
+    "fashion-mnist", options=MNISTOptions, presets=image_presets("unmeasured guess: MNIST's setting")
+)
 def fashion_mnist(opts: MNISTOptions, data_dir=None):
     """Fashion-MNIST clothing images, 28x28 grayscale, 10 classes (original IDX files)."""
     return _mnist_family("fashion-mnist", opts, data_dir)
@@ -386,7 +435,9 @@ def stack_triplets(labels: torch.Tensor, size: int, seed: int) -> tuple[torch.Te
     return idx, 100 * d[:, 0] + 10 * d[:, 1] + d[:, 2]
 
 
-@DATASETS.register("stacked-mnist", options=StackedOptions)
+@DATASETS.register(
+    "stacked-mnist", options=StackedOptions, presets=image_presets("unmeasured guess: MNIST's setting")[:1]
+)
 def stacked_mnist(opts: StackedOptions, data_dir=None):
     """Stacked MNIST: three MNIST digits as RGB channels, 1,000 classes (mode-collapse benchmark)."""
     if opts.size < 0:
@@ -452,7 +503,9 @@ def load_cifar10(data_dir, split: str, limit: int = 0) -> tuple[torch.Tensor, to
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
-@DATASETS.register("cifar10", options=CifarOptions)
+@DATASETS.register(
+    "cifar10", options=CifarOptions, presets=image_presets("unmeasured guess: MNIST's setting")[:1]
+)
 def cifar10(opts: CifarOptions, data_dir=None):
     """CIFAR-10: 32x32 colour images of 10 classes (the python tarball)."""
     train_x, train_y = load_cifar10(data_dir, opts.split, opts.limit)

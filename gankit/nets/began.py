@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from gankit.errors import ConfigError
 from gankit.nets.base import MODELS, ModelSpec
+from gankit.presets import Preset
 
 
 @dataclasses.dataclass
@@ -182,7 +183,16 @@ class BEGANGenerator(nn.Module):
         return torch.tanh(x) if self.bounded else x
 
 
-@MODELS.register("began", options=BEGANOptions)
+@MODELS.register(
+    "began",
+    options=BEGANOptions,
+    # CPU-sized (benchmarks/began_progan.py): n 16, one conv per resolution, bottleneck 32,
+    # the paper's batch 16 and Adam 1e-4.
+    presets=Preset(
+        {"model.width": 16, "model.h_dim": 32, "model.convs": 1, "batch_size": 16},
+        "docs/began_progan.md, CPU-sized BEGAN (benchmarks/began_progan.py BEGAN_CPU)",
+    ),
+)
 def build_began(spec: ModelSpec, opts: BEGANOptions) -> dict[str, nn.Module]:
     """BEGAN: autoencoder D (output: reconstruction energy) and a decoder-shaped G."""
     return {"G": BEGANGenerator(spec, opts), "D": BEGANDiscriminator(spec, opts)}

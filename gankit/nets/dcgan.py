@@ -26,6 +26,9 @@ from torch import nn
 from gankit.errors import ConfigError
 from gankit.nets.base import MODELS, ModelSpec
 from gankit.nets.conditioning import check_cond_d, concat_label
+from gankit.presets import Preset
+
+DCGAN_BATCH_ROW = "benchmarks/results/dcgan_mnist_*.json (batch 64)"
 
 NORMS = ("batch", "layer", "none")
 BASES = (4, 7)
@@ -218,7 +221,7 @@ class DCGANDiscriminator(ImageDiscriminator):
         self.proj = ProjectionHead(self.feature_dim, 0 if self.concat_classes else spec.num_classes)
 
 
-@MODELS.register("dcgan", options=DCGANOptions)
+@MODELS.register("dcgan", options=DCGANOptions, presets=Preset({"batch_size": 64}, DCGAN_BATCH_ROW))
 def build_dcgan(spec: ModelSpec, opts: DCGANOptions) -> dict[str, nn.Module]:
     """DCGAN (Radford et al. 2016) for square images of side 4*2^k or 7*2^k (28, 32, 64, ...)."""
     nets = {"G": DCGANGenerator(spec, opts), "D": DCGANDiscriminator(spec, opts)}

@@ -29,6 +29,7 @@ import torch
 
 from gankit.errors import ConfigError
 from gankit.objectives.base import OBJECTIVES, Objective, TrainDefaults
+from gankit.presets import Preset
 
 
 @dataclasses.dataclass
@@ -46,7 +47,11 @@ class BEGANOptions:
             raise ConfigError(f"began k_init={self.k_init}: allowed values are in [0, 1]")
 
 
-@OBJECTIVES.register("began", options=BEGANOptions)
+@OBJECTIVES.register(
+    "began",
+    options=BEGANOptions,
+    presets=Preset({"model": "began"}, "BEGAN needs its autoencoder discriminator (an energy per sample)"),
+)
 class BEGAN(Objective):
     """BEGAN: L_D = L(x) - k L(G(z)), L_G = L(G(z)) on reconstruction energies; k by equilibrium control."""
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from gankit.data.base import Batch
 from gankit.errors import ConfigError
 from gankit.nets.base import build_networks
+from gankit.presets import Preset
 from gankit.recipes.base import RECIPES, BuildContext
 from gankit.recipes.plain import TwoPlayer, model_spec
 
@@ -159,7 +160,34 @@ class Progressive(TwoPlayer):
         return out
 
 
-@RECIPES.register("progressive", options=ProgressiveOptions)
+# With no --model / --loss: the growing networks and the paper's WGAN-GP game.
+# Karras et al. 2018, sec. A.1: Adam lr 0.001, betas (0, 0.99), one critic update per G
+# update, and the generator's weights averaged for samples. CPU-sized (benchmarks/began_progan.py
+# --which progan): narrow networks, EMA 0.99, batch 32, short phases, a 14-minute budget.
+PROGRESSIVE_PRESET = Preset(
+    {
+        "model": "progan",
+        "loss": "wgan-gp",
+        "lr": 1e-3,
+        "betas": (0.0, 0.99),
+        "n_critic": 1,
+        "ema": 0.99,
+        "batch_size": 32,
+        "model.fmap_base": 256,
+        "model.fmap_max": 32,
+        "recipe.fade_images": 3000,
+        "recipe.stable_images": 3000,
+        "steps": 20000,
+        "max_wall_s": 840.0,
+        "eval_every": 250,
+    },
+    "README ProGAN row (benchmarks/began_progan.py --which progan, phases of 8,000 images: fid_lenet "
+    "16.1 after 2,400 s); phases of 3,000 images to fit 14 minutes: unmeasured",
+    {"model": "progan"},
+)
+
+
+@RECIPES.register("progressive", options=ProgressiveOptions, presets=PROGRESSIVE_PRESET)
 def build_progressive(ctx: BuildContext) -> Progressive:
     """Progressive growing: G and D grow from start_res to the data size, new blocks faded in."""
     opts: ProgressiveOptions = ctx.options
@@ -187,13 +215,3 @@ def build_progressive(ctx: BuildContext) -> Progressive:
         opts.stable_images,
         reuse_fake=True,
     )
-
-
-# With no --model / --loss: the growing networks and the paper's WGAN-GP game.
-# Karras et al. 2018, sec. A.1: Adam lr 0.001, betas (0, 0.99), one critic update per G
-# update, and the generator's weights averaged with decay 0.999 for samples.
-build_progressive.recommended = {
-    "model": "progan",
-    "loss": "wgan-gp",
-    "train": {"lr": 1e-3, "betas": (0.0, 0.99), "n_critic": 1, "ema": 0.999},
-}
