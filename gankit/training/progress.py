@@ -42,6 +42,13 @@ class Progress:
                 ips = f" {images_per_s:.0f} img/s" if images_per_s else ""
                 print(f"step {step}/{self.total} {parts}{ips} eta {eta:.0f}s", file=sys.stderr, flush=True)
 
+    def set_total(self, total: int) -> None:
+        """The run's step count changed (fitted to a wall budget): the bar and ETA follow it."""
+        self.total = total
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
     def write(self, text: str) -> None:
         if self.bar is not None:
             self.bar.write(text)

@@ -28,7 +28,8 @@ from gankit.errors import CheckpointError, ConfigError, DivergenceError, GankitE
 from gankit.objectives.base import build_objective
 from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
 from gankit.training import checkpoint as ckpt
-from gankit.training import distributed, faults
+from gankit.training import distributed, faults, threads
+from gankit.training.budget import WallBudget
 from gankit.training.optimizer_view import OptimizerView
 from gankit.training.progress import Progress
 from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
@@ -57,14 +58,16 @@ def _fused_ok(params: list[nn.Parameter]) -> bool:
     return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
-def lr_factor(cfg: Config, step: int) -> float:
-    """Learning-rate multiplier at ``step``: constant, or linear decay to 0 after decay_start."""
-    if cfg.lr_schedule == "constant" or cfg.steps == 0:
+def lr_factor(cfg: Config, step: int, total: int | None = None) -> float:
+    """Learning-rate multiplier at ``step`` of ``total`` (default ``cfg.steps``; a wall budget's
+    horizon): constant, or linear decay to 0 after the fraction decay_start of ``total``."""
+    total = cfg.steps if total is None else total
+    if cfg.lr_schedule == "constant" or total == 0:
         return 1.0
-    start = cfg.decay_start * cfg.steps
+    start = cfg.decay_start * total
     if step < start:
         return 1.0
-    return max(0.0, 1.0 - (step - start) / max(cfg.steps - start, 1))
+    return max(0.0, 1.0 - (step - start) / max(total - start, 1))
 
 
 def build(cfg: Config) -> tuple[Any, Recipe]:
@@ -83,6 +86,8 @@ class TrainState:
     wall_s: float = 0.0
     rollbacks: int = 0
     lr_scale: float = 1.0  # product of the rollback learning-rate factors (on_nan=rollback)
+    horizon: int = 0  # steps the schedule and the run follow (training/budget.py); 0: not fixed yet
+    horizon_of: list = dataclasses.field(default_factory=list)  # [steps, max_wall_s] it was fitted to
 
 
 def update_ema(ema: AveragedModel, model: nn.Module) -> None:
@@ -216,6 +221,9 @@ class Trainer:
         self._saved_step = -1  # step of the last checkpoint this process wrote
         if resume_state is not None:
             self.load_state(resume_state)
+        agree = (lambda h: min(distributed.gather_objects(h))) if world_size > 1 else None
+        self.budget = WallBudget(self.cfg, agree)  # the step count a wall budget allows
+        self.budget.prepare(self.state)
 
     # --- construction from a run folder ---------------------------------------------------
     @classmethod
@@ -330,7 +338,7 @@ class Trainer:
         self.tb = TensorBoard(self.run_dir / "tensorboard")
 
     def _set_lr(self, step: int) -> None:
-        factor = lr_factor(self.cfg, step) * self.state.lr_scale
+        factor = lr_factor(self.cfg, step, self.budget.total(self.state)) * self.state.lr_scale
         for p, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lr[p]):
                 group["lr"] = base * factor
@@ -418,8 +426,11 @@ class Trainer:
         """Train to ``cfg.steps``; returns the final evaluation row."""
         resuming = self.state.step > 0
         self._prepare_folder(resuming)
-        cfg = self.cfg
-        bar = Progress(cfg.steps, self.state.step, cfg.progress, enabled=progress and self.is_main)
+        cfg, budget = self.cfg, self.budget
+        budget.prepare(self.state)
+        bar = Progress(
+            budget.total(self.state), self.state.step, cfg.progress, enabled=progress and self.is_main
+        )
         if resuming:
             bar.write(f"resuming {self.run_dir} at step {self.state.step}")
         t_start = time.perf_counter() - self.state.wall_s
@@ -434,9 +445,15 @@ class Trainer:
         # and slower as training goes on; flushing them to zero keeps the rate. Process-wide
         # state, so it is switched off again when fit returns.
         flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
+        claim = contextlib.ExitStack()  # CPU threads: the model's best, cores others leave free
+        if self.device.type == "cpu":
+            self.threads = claim.enter_context(threads.claimed(cfg.model, cfg.threads))
         try:
             if self.state.step == 0 and cfg.steps > 0:
-                last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
+                t_eval = time.perf_counter()
+                last_row = self.evaluate_and_log(t_eval - t_start, {})
+                budget.add_overhead(time.perf_counter() - t_eval)  # the cost of one evaluation
+            budget.start(time.perf_counter(), self.state.step)
             if (
                 cfg.on_nan == "rollback"
                 and self.is_main
@@ -444,7 +461,7 @@ class Trainer:
             ):
                 self.save_checkpoint()  # something to roll back to before the first regular one
             ckpt_every = cfg.ckpt_every or cfg.eval_every
-            while self.state.step < cfg.steps:
+            while self.state.step < budget.total(self.state):
                 try:
                     logs = self.train_step()
                     step = self.state.step
@@ -452,7 +469,7 @@ class Trainer:
                         step % 25 == 0
                         or step % cfg.eval_every == 0
                         or step % ckpt_every == 0
-                        or step == cfg.steps
+                        or step == budget.total(self.state)
                     ):
                         self.check_health()
                 except DivergenceError as e:
@@ -461,12 +478,16 @@ class Trainer:
                     continue
                 sums.add(logs)  # on a GPU: kept on the device, read at check points
                 step = self.state.step
+                now = time.perf_counter()
+                if budget.after_step(self.state, now, now - t_start):  # the steps the budget allows
+                    bar.set_total(budget.total(self.state))
+                total = budget.total(self.state)
                 # A wall-clock budget (cumulative over resumes) ends the run like its last step.
                 out_of_time = cfg.max_wall_s > 0 and time.perf_counter() - t_start >= cfg.max_wall_s
                 stopping = stop.signum is not None
                 if self.world_size > 1:  # every rank stops at the same step, or none does
                     stopping, out_of_time = distributed.any_flags(stopping, out_of_time)
-                if step % 25 == 0 or step == cfg.steps:
+                if step % 25 == 0 or step == total:
                     now = time.perf_counter()
                     ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
                     t_rate, img_rate_start = now, self.state.images_seen
@@ -474,14 +495,22 @@ class Trainer:
                     if main and main in last_row and last_row[main] is not None:
                         shown[main] = last_row[main]
                 bar.update(step, shown, ips)
-                if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
+                t_eval = time.perf_counter()
+                evaluating = step % cfg.eval_every == 0 or step == total or out_of_time
+                if evaluating:
                     self.state.wall_s = time.perf_counter() - t_start
                     last_row = self.evaluate_and_log(self.state.wall_s, sums.means())
                     sums.reset()
-                if step % ckpt_every == 0 or step == cfg.steps or out_of_time:
+                if step % ckpt_every == 0 or step == total or out_of_time:
+                    evaluating = True
+                    now = time.perf_counter()
+                    if budget.before_checkpoint(self.state, now, now - t_start):
+                        bar.set_total(budget.total(self.state))
                     self.state.wall_s = time.perf_counter() - t_start
                     self.save_checkpoint()
-                if stopping and self.state.step < cfg.steps:
+                if evaluating:  # what evaluations and checkpoints cost, for the budget's plan
+                    budget.add_overhead(time.perf_counter() - t_eval)
+                if stopping and self.state.step < budget.total(self.state):
                     if self._saved_step != step:
                         self.state.wall_s = time.perf_counter() - t_start
                         self.save_checkpoint()
@@ -505,6 +534,7 @@ class Trainer:
                 130,
             ) from None
         finally:
+            claim.close()
             stop.restore()
             bar.close()
             if flush:

@@ -1,0 +1,123 @@
+"""Time-aware training: fit the run's step count to a wall-clock budget (``max_wall_s``).
+
+A schedule driven by the clock would make no two runs, and no resume, alike. Instead the run
+measures its speed and then fixes a step count, the *horizon*, that fits the budget; the
+learning-rate schedule (``linear-decay``) and the end of training follow the horizon, so a
+decay defined over the run ends when the budget does. The horizon is part of the training
+state in every checkpoint, so a resume continues the same schedule exactly.
+
+- Calibration: after the first ``CALIBRATE_STEPS`` steps and ``CALIBRATE_S`` seconds of
+  training, from the measured steps per second of training and the measured cost of an
+  evaluation with its checkpoint (the step-0 evaluation, then the mean of all).
+- Re-estimation at checkpoints only, and only before the decay starts: the constant phase
+  absorbs a machine that got slower or faster; the decay, once started, keeps its length.
+- ``steps`` stays an upper bound; ``max_wall_s`` stays a hard stop (evaluate, checkpoint), for a
+  machine that slows down after the decay has started.
+- A resume that changes ``steps`` or ``max_wall_s`` calibrates again.
+"""
+
+from __future__ import annotations
+
+CALIBRATE_STEPS = 20
+CALIBRATE_S = 5.0
+MARGIN = 0.97  # of the remaining budget planned for, so the final evaluation fits too
+
+
+def fit_steps(
+    step: int,
+    elapsed_s: float,
+    steps_per_s: float,
+    eval_s: float,
+    eval_every: int,
+    budget_s: float,
+    max_steps: int,
+) -> int:
+    """The largest step count ``h`` (``step < h <= max_steps`` where possible) such that training
+    from ``step`` to ``h`` at ``steps_per_s`` plus an evaluation of ``eval_s`` at every multiple
+    of ``eval_every`` after ``step`` and at ``h`` fits ``MARGIN`` of the budget left."""
+    left = MARGIN * (budget_s - elapsed_s)
+    if steps_per_s <= 0 or left <= 0:
+        return min(max_steps, step + 1)
+
+    def cost(h: int) -> float:
+        evals = h // eval_every - step // eval_every + (0 if h % eval_every == 0 else 1)
+        return (h - step) / steps_per_s + evals * eval_s
+
+    lo, hi = step + 1, min(max_steps, step + 2 + int(left * steps_per_s))
+    if hi <= lo or cost(lo) > left:
+        return min(max_steps, lo)
+    if cost(hi) <= left:
+        return hi
+    while hi - lo > 1:  # cost grows with h: the last h that fits, by bisection
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if cost(mid) <= left else (lo, mid)
+    return lo
+
+
+class WallBudget:
+    """The horizon of a run under ``max_wall_s``, kept in the training state (``state.horizon``,
+    checkpointed); without a budget the run follows ``steps`` and the state keeps 0."""
+
+    def __init__(self, cfg, agree=None):
+        """``agree``: under torchrun, maps this rank's horizon to the one all ranks use (the
+        smallest); calibration then waits for steps only, which every rank counts alike."""
+        self.cfg = cfg
+        self.agree = agree
+        self.overhead_s = 0.0  # evaluations and checkpoints since training started here
+        self.overhead_n = 0
+        self.t0 = None
+        self.step0 = 0
+
+    def prepare(self, state) -> None:
+        """Set the horizon of a new run, keep a resumed one's unless the budget changed."""
+        if self.cfg.max_wall_s <= 0:  # no budget: the run follows ``steps``, nothing to keep
+            state.horizon, state.horizon_of = 0, []
+            return
+        key = [float(self.cfg.steps), float(self.cfg.max_wall_s)]
+        if state.horizon_of != key:  # a new run, or a resume with another budget
+            state.horizon = 0
+        state.horizon_of = key
+
+    def total(self, state) -> int:
+        """Steps the run trains to (``steps`` until the horizon is fixed)."""
+        return state.horizon or self.cfg.steps
+
+    def start(self, now: float, step: int) -> None:
+        self.t0, self.step0 = now, step
+
+    def add_overhead(self, seconds: float) -> None:
+        self.overhead_s += seconds
+        self.overhead_n += 1
+
+    def _fit(self, state, now: float, elapsed_s: float) -> int:
+        train_s = max(now - self.t0 - self.overhead_s, 1e-9)
+        rate = (state.step - self.step0) / train_s
+        eval_s = self.overhead_s / max(self.overhead_n, 1)
+        every = min(self.cfg.eval_every, self.cfg.ckpt_every or self.cfg.eval_every)
+        return fit_steps(state.step, elapsed_s, rate, eval_s, every, self.cfg.max_wall_s, self.cfg.steps)
+
+    def after_step(self, state, now: float, elapsed_s: float) -> bool:
+        """Fix the horizon once calibrated; True when it changed."""
+        if state.horizon or self.t0 is None:
+            return False
+        if state.step - self.step0 < CALIBRATE_STEPS * (5 if self.agree else 1):
+            return False
+        if self.agree is None and now - self.t0 - self.overhead_s < CALIBRATE_S:
+            return False
+        state.horizon = self._agreed(self._fit(state, now, elapsed_s))
+        return True
+
+    def _agreed(self, h: int) -> int:
+        return h if self.agree is None else int(self.agree(h))
+
+    def before_checkpoint(self, state, now: float, elapsed_s: float) -> bool:
+        """Re-estimate while the schedule is still constant; True when the horizon changed."""
+        h = state.horizon
+        if self.cfg.max_wall_s <= 0 or not h or self.t0 is None or state.step >= h:
+            return False
+        if self.cfg.lr_schedule != "constant" and state.step >= self.cfg.decay_start * h:
+            return False
+        if state.step - self.step0 < CALIBRATE_STEPS:
+            return False
+        state.horizon = self._agreed(max(state.step + 1, self._fit(state, now, elapsed_s)))
+        return state.horizon != h

@@ -1,0 +1,92 @@
+"""CPU threads per training process: fastest for the model, and never more than the cores left.
+
+The rule (``choose_threads``):
+
+- ``--threads N`` (N >= 1) is used as given.
+- Otherwise the model decides what it wants: an MLP's layers are too small for a second thread
+  to pay for its synchronization (measured: docs/presets.md, "Threads"), so 1; convolutional
+  networks use every core this process may run on.
+- The cores are shared with the other gankit trainers running on this machine: each running
+  trainer leaves an advisory file ``<tmp>/gankit-trainers/<pid>`` holding its thread count
+  (files of processes that are gone are ignored and removed), and a new trainer takes at most
+  the cores the others leave free, and at least 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+# Models whose layers are small enough that one thread is fastest on a CPU.
+ONE_THREAD_MODELS = ("mlp",)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask; the CPU count elsewhere)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def choose_threads(model: str, cores: int, taken_by_others: int, explicit: int = 0) -> int:
+    """Threads for a trainer of ``model`` with ``cores`` cores of which other trainers use
+    ``taken_by_others``; ``explicit`` (>= 1) wins."""
+    if explicit >= 1:
+        return explicit
+    want = 1 if model in ONE_THREAD_MODELS else cores
+    return max(1, min(want, cores - taken_by_others))
+
+
+def registry_dir() -> Path:
+    return Path(os.environ.get("GANKIT_TRAINERS_DIR", tempfile.gettempdir())) / "gankit-trainers"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def threads_of_others(folder: Path | None = None) -> int:
+    """Sum of the thread counts the other running trainers registered."""
+    folder = folder or registry_dir()
+    total = 0
+    with contextlib.suppress(OSError):
+        for f in folder.iterdir():
+            if not f.name.isdigit() or int(f.name) == os.getpid():
+                continue
+            if not _alive(int(f.name)):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                total += max(0, int(f.read_text().strip() or 0))
+    return total
+
+
+@contextlib.contextmanager
+def claimed(model: str, explicit: int = 0, folder: Path | None = None):
+    """Set torch's thread count by the rule, registered for the duration; yields the count."""
+    import torch
+
+    folder = folder or registry_dir()
+    n = choose_threads(model, available_cores(), threads_of_others(folder), explicit)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    mine = folder / str(os.getpid())
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        mine.write_text(str(n))
+    try:
+        yield n
+    finally:
+        with contextlib.suppress(OSError):
+            mine.unlink()
+        torch.set_num_threads(before)

@@ -1,0 +1,128 @@
+"""Time-aware training: the step count fitted to a wall budget, the decay ending at it, exact resume."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from gankit.config import Config
+from gankit.training import budget as budget_mod
+from gankit.training import trainer as trainer_mod
+from gankit.training.budget import MARGIN, fit_steps
+from gankit.training.trainer import Trainer, lr_factor
+
+
+def _brute(step, elapsed, rate, eval_s, every, budget, max_steps):
+    """The largest h whose training and evaluations fit, by trying every h."""
+    best = step + 1
+    for h in range(step + 1, max_steps + 1):
+        evals = sum(1 for s in range(step + 1, h + 1) if s % every == 0 or s == h)
+        if (h - step) / rate + evals * eval_s <= MARGIN * (budget - elapsed):
+            best = h
+    return best
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0, 0.0, 100.0, 0.5, 100, 10.0, 5000),
+        (0, 0.0, 100.0, 0.0, 100, 10.0, 5000),
+        (37, 1.3, 55.0, 0.25, 40, 12.0, 5000),
+        (0, 0.0, 100.0, 0.0, 100, 10.0, 300),  # steps caps the horizon
+        (10, 20.0, 100.0, 0.0, 100, 10.0, 5000),  # already over: one more step
+    ],
+)
+def test_fit_steps_is_the_largest_count_that_fits(args):
+    assert fit_steps(*args) == _brute(*args)
+
+
+class FakeClock:
+    """10 ms per training step, evaluations free: the run's speed is known exactly."""
+
+    def __init__(self):
+        self.trainer = None
+
+    def perf_counter(self):
+        return 0.01 * self.trainer.state.step if self.trainer is not None else 0.0
+
+
+def _budgeted(tmp_path, name, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(trainer_mod, "time", clock)
+    cfg = Config(
+        data="8gaussians",
+        steps=10**6,
+        max_wall_s=20.0,
+        lr_schedule="linear-decay",
+        decay_start=0.5,
+        batch_size=16,
+        eval_every=500,
+        keep_ckpts=10,
+        n_eval=50,
+        model_args={"width": 8, "depth": 1},
+        out=str(tmp_path / name),
+        progress="none",
+    )
+    t = Trainer(cfg)
+    clock.trainer = t
+    return t, clock
+
+
+def test_the_budgeted_schedule_ends_its_decay_at_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr("gankit.viz.pictures.draw_run_pictures", lambda trainer, folder: {})
+    t, _ = _budgeted(tmp_path, "a", monkeypatch)
+    row = t.fit(progress=False)
+    # Calibrated after 5 s of training (500 steps at 100 steps/s), the horizon fills the rest:
+    # 500 + 0.97 * (20 - 5) * 100 steps.
+    h = t.state.horizon
+    assert budget_mod.CALIBRATE_S == 5.0 and abs(h - (500 + MARGIN * 15.0 * 100)) <= 1
+    assert h == fit_steps(500, 5.0, 100.0, 0.0, 500, 20.0, 10**6)
+    assert t.state.step == row["step"] == h  # ended at the horizon, not at the hard stop
+    assert row["wall_s"] == pytest.approx(0.01 * h) and row["wall_s"] <= 20.0
+    # The last update ran at the decay's last factor: linear from h/2 to 0 at h.
+    last = lr_factor(t.cfg, h - 1, h)
+    assert last == pytest.approx(1 - (h - 1 - h / 2) / (h - h / 2)) == pytest.approx(2 / h)
+    assert lr_factor(t.cfg, h, h) == 0.0  # the decay reaches 0 exactly at the horizon
+    assert t.optimizers["G"].param_groups[0]["lr"] == pytest.approx(t.cfg.lr_g * last, rel=1e-12)
+
+
+def test_a_budgeted_run_resumes_exactly(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr("gankit.viz.pictures.draw_run_pictures", lambda trainer, folder: {})
+    full, _ = _budgeted(tmp_path, "full", monkeypatch)
+    full.fit(progress=False)
+    # The same run stopped at its step-1000 checkpoint (past calibration) and resumed.
+    part = tmp_path / "part"
+    shutil.copytree(tmp_path / "full", part)
+    for p in (part / "checkpoints").iterdir():
+        if "step-00001000" not in p.name:
+            p.unlink()
+    clock = FakeClock()
+    monkeypatch.setattr(trainer_mod, "time", clock)
+    resumed = Trainer.from_run(part)
+    clock.trainer = resumed
+    assert resumed.state.step == 1000 and resumed.state.horizon == full.state.horizon
+    resumed.fit(progress=False)
+    assert resumed.state.step == full.state.step
+    a, b = full.recipe.state_dict(), resumed.recipe.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_without_a_budget_the_horizon_is_steps(tmp_path):
+    t = Trainer(Config(data="8gaussians", steps=7, out=str(tmp_path / "r"), progress="none"))
+    assert t.state.horizon == 0 and t.budget.total(t.state) == 7
+
+
+def test_minutes_flag_sets_the_budget(tmp_path, capsys):
+    import json
+
+    from gankit.cli import main
+
+    assert (
+        main(["train", "--data", "grid", "--minutes", "1.5", "--dry-run", "--out", str(tmp_path / "x")]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["max_wall_s"] == 90.0
+    assert main(["train", "--minutes", "0", "--dry-run"]) == 2
+    assert "--minutes 0: must be a number of minutes > 0" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""The CPU thread choice: the model's best count, the cores other trainers leave, --threads wins."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gankit.config import Config
+from gankit.training import threads
+from gankit.training.threads import choose_threads, threads_of_others
+
+
+@pytest.mark.parametrize(
+    "model, cores, others, explicit, expected",
+    [
+        ("mlp", 2, 0, 0, 1),  # small MLPs: one thread
+        ("mlp", 16, 0, 0, 1),
+        ("dcgan", 2, 0, 0, 2),  # convnets: every core
+        ("dcgan", 16, 0, 0, 16),
+        ("dcgan", 2, 1, 0, 1),  # another trainer holds one of the two cores
+        ("dcgan", 16, 6, 0, 10),
+        ("dcgan", 2, 2, 0, 1),  # all cores taken: still one thread, never zero
+        ("mlp", 2, 5, 0, 1),
+        ("mlp", 2, 2, 3, 3),  # --threads wins over everything
+        ("dcgan", 16, 0, 1, 1),
+    ],
+)
+def test_choice_follows_the_rule(model, cores, others, explicit, expected):
+    assert choose_threads(model, cores, others, explicit) == expected
+
+
+def test_registry_counts_live_trainers_only(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(sleeper.pid)).write_text("2")
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+        dead_pid = int(dead.stdout)
+        (tmp_path / str(dead_pid)).write_text("4")
+        (tmp_path / str(os.getpid())).write_text("8")  # this process's own file does not count
+        assert threads_of_others(tmp_path) == 2
+        assert not (tmp_path / str(dead_pid)).exists()  # the gone process's file is removed
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert threads_of_others(tmp_path) == 0
+
+
+def test_claim_sets_torch_threads_registers_and_restores(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    before = torch.get_num_threads()
+    with threads.claimed("dcgan", folder=tmp_path) as n:
+        assert n == 2 and torch.get_num_threads() == 2
+        assert (tmp_path / str(os.getpid())).read_text() == "2"
+    assert torch.get_num_threads() == before and not (tmp_path / str(os.getpid())).exists()
+    with threads.claimed("dcgan", explicit=1, folder=tmp_path) as n:
+        assert n == 1 and torch.get_num_threads() == 1
+
+
+def test_trainer_uses_the_rule_and_the_flag(tmp_path, monkeypatch):
+    from gankit.training.trainer import Trainer
+
+    monkeypatch.setenv("GANKIT_TRAINERS_DIR", str(tmp_path / "reg"))
+    kw = dict(data="8gaussians", steps=2, eval_every=2, n_eval=20, batch_size=8, progress="none")
+    t = Trainer(Config(**kw, out=str(tmp_path / "a")))
+    t.fit(progress=False)
+    assert t.threads == 1  # the MLP
+    t = Trainer(Config(**kw, threads=2, out=str(tmp_path / "b")))
+    t.fit(progress=False)
+    assert t.threads == 2
