@@ -76,6 +76,30 @@ class StopSignals:
         return EXIT_CODES.get(self.signum, 130)
 
 
+# How allocators word running out: CUDA's OutOfMemoryError, the CPU allocator's RuntimeError
+# ("DefaultCPUAllocator: not enough memory: you tried to allocate ..."), MPS, plain MemoryError.
+OOM_WORDS = ("out of memory", "not enough memory", "cannot allocate memory", "can't allocate memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failing for lack of memory."""
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and any(w in str(error).lower() for w in OOM_WORDS)
+
+
+def out_of_memory(error: BaseException, cfg, device: torch.device, step: int) -> GankitError:
+    """One line for an allocation that failed: where, with which batch size, what to try."""
+    said = next((ln.strip() for ln in str(error).splitlines() if ln.strip()), type(error).__name__)
+    if len(said) > 160:
+        said = said[:157] + "..."
+    smaller = max(1, cfg.batch_size // 4)
+    return GankitError(
+        f"out of memory on {device} at step {step} with batch_size={cfg.batch_size} ({said}); "
+        f"try a smaller --batch-size, e.g. --batch-size {smaller}"
+    )
+
+
 def _first_bad(tensors: list[torch.Tensor]) -> tuple[int, str] | None:
     """(index, "NaN" or "inf") of the first tensor holding NaN/inf, else None.
 

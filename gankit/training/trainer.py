@@ -214,6 +214,7 @@ class Trainer:
         self.cfg.out = str(self.run_dir)
         self._eval_gen_seed = 1_000_003 + self.cfg.seed
         self._saved_step = -1  # step of the last checkpoint this process wrote
+        self.resumed = resume_state is not None  # from a checkpoint (possibly one at step 0)
         if resume_state is not None:
             self.load_state(resume_state)
 
@@ -321,8 +322,8 @@ class Trainer:
                 cfg_path, (json.dumps(config_mod.to_dict(self.cfg), indent=2) + "\n").encode()
             )
             self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
-            if resuming:
-                self.metrics_log.truncate_after(self.state.step)
+            # A fresh run drops the log of an attempt that failed before its first checkpoint.
+            self.metrics_log.truncate_after(self.state.step if resuming else -1)
         except OSError as e:
             raise GankitError(
                 f"cannot write to run folder {self.run_dir}: {e.strerror}; free space or choose another --out"
@@ -416,7 +417,7 @@ class Trainer:
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
         """Train to ``cfg.steps``; returns the final evaluation row."""
-        resuming = self.state.step > 0
+        resuming = self.state.step > 0 or self.resumed
         self._prepare_folder(resuming)
         cfg = self.cfg
         bar = Progress(cfg.steps, self.state.step, cfg.progress, enabled=progress and self.is_main)
@@ -435,8 +436,10 @@ class Trainer:
         # state, so it is switched off again when fit returns.
         flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
         try:
-            if self.state.step == 0 and cfg.steps > 0:
+            if not resuming:  # step 0: the untrained generator (all of a --steps 0 run)
                 last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
+                if cfg.steps == 0:
+                    self.save_checkpoint()
             if (
                 cfg.on_nan == "rollback"
                 and self.is_main
@@ -496,6 +499,10 @@ class Trainer:
                         f"stopped at step {step}: wall-clock budget max_wall_s={cfg.max_wall_s:g} reached"
                     )
                     break
+        except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+            if faults.is_out_of_memory(e):
+                raise faults.out_of_memory(e, cfg, self.device, self.state.step) from None
+            raise
         except KeyboardInterrupt:  # a second Ctrl-C: maybe mid-step, so nothing is saved
             last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
             where = f"the last checkpoint is {last[-1].name}" if last else "no checkpoint was saved"
