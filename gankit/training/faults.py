@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 import torch
@@ -42,14 +43,23 @@ class StopSignals:
     KeyboardInterrupt then behaves as Python's default).
     """
 
-    def __init__(self):
+    def __init__(self, announce: bool = True):
         self.signum: int | None = None
         self._old: dict[int, object] = {}
+        self.announce = announce  # say at once that the signal was received (the main rank)
 
     def _handle(self, signum, frame):
         if self.signum == signal.SIGINT and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: stop now
+        first = self.signum is None
         self.signum = signum
+        if first and self.announce:  # now, not when the step or evaluation under way ends
+            again = " (Ctrl-C again to stop at once, without saving)" if signum == signal.SIGINT else ""
+            sys.stderr.write(
+                f"\ngankit: {self.name} received; stopping after the current step or evaluation "
+                f"with a checkpoint{again}\n"
+            )
+            sys.stderr.flush()
 
     def install(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():

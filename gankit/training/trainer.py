@@ -420,17 +420,29 @@ class Trainer:
         resuming = self.state.step > 0 or self.resumed
         self._prepare_folder(resuming)
         cfg = self.cfg
-        bar = Progress(cfg.steps, self.state.step, cfg.progress, enabled=progress and self.is_main)
+        bar = Progress(
+            cfg.steps,
+            self.state.step,
+            cfg.progress,
+            enabled=progress and self.is_main,
+            images_per_step=cfg.batch_size * self.world_size,
+        )
         if resuming:
             bar.write(f"resuming {self.run_dir} at step {self.state.step}")
         t_start = time.perf_counter() - self.state.wall_s
         sums = LogSums(keep_tensors=self.deferred is not None)  # losses since the last evaluation
         last_row: dict[str, Any] = {}
         main = self.dataset.main_metric()
-        shown: dict[str, float] = {}
-        t_rate, img_rate_start = time.perf_counter(), self.state.images_seen
-        ips = None
-        stop = faults.StopSignals().install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
+
+        def shown() -> dict[str, float]:  # read when the display refreshes (a GPU: one sync)
+            values = sums.means(("loss_d", "loss_g"))
+            if main and last_row.get(main) is not None:  # marked with its evaluation's step
+                values[f"{main}@{last_row['step']}"] = last_row[main]
+            return values
+
+        stop = faults.StopSignals(
+            announce=self.is_main
+        ).install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
         # Denormal floats (weights and Adam moments decaying towards 0) make CPU kernels slower
         # and slower as training goes on; flushing them to zero keeps the rate. Process-wide
         # state, so it is switched off again when fit returns.
@@ -469,14 +481,7 @@ class Trainer:
                 stopping = stop.signum is not None
                 if self.world_size > 1:  # every rank stops at the same step, or none does
                     stopping, out_of_time = distributed.any_flags(stopping, out_of_time)
-                if step % 25 == 0 or step == cfg.steps:
-                    now = time.perf_counter()
-                    ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
-                    t_rate, img_rate_start = now, self.state.images_seen
-                    shown = sums.means(("loss_d", "loss_g"))
-                    if main and main in last_row and last_row[main] is not None:
-                        shown[main] = last_row[main]
-                bar.update(step, shown, ips)
+                bar.update(step, shown)
                 if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                     self.state.wall_s = time.perf_counter() - t_start
                     last_row = self.evaluate_and_log(self.state.wall_s, sums.means())
