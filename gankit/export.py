@@ -70,9 +70,11 @@ def _plain_spec(trainer) -> dict[str, Any] | None:
 
 def export_generator(trainer, path: str | Path, ema: bool = True) -> Path:
     """Write ``trainer``'s generator (the EMA copy if ``ema`` and the run has one) to ``path``."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from gankit import config as config_mod
+    from gankit.training.checkpoint import atomic_write_bytes
+    from gankit.training.runfolder import os_reason
 
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -89,13 +91,16 @@ def export_generator(trainer, path: str | Path, ema: bool = True) -> Path:
         "images_seen": str(trainer.state.images_seen),  # progress-driven recipes (ProGAN's stage)
         "ema": str(bool(ema and trainer.ema is not None)).lower(),
     }
+    # Serialized in memory, then written by Python's own open(): the file gets the usual
+    # permissions (0666 less the umask; safetensors' save_file made it 0600) and any failure
+    # is an OSError, named in one line.
+    data = save(tensors, metadata=meta)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        tmp.replace(path)
+        atomic_write_bytes(path, data)
     except OSError as e:
-        raise GankitError(f"cannot write {path}: {e.strerror}") from None
+        why = os_reason(e, path.parent)
+        raise GankitError(f"cannot write {path}: {why}; choose another -o in a writable folder") from None
     return path
 
 
@@ -107,6 +112,12 @@ def read_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file {path} does not exist")
+    if path.suffix in (".pt", ".pth", ".ckpt") or path.parent.name == "checkpoints":
+        run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        raise CheckpointError(
+            f"{path} is a training checkpoint, not an exported generator: pass the run folder "
+            f"instead (gankit sample {run} ...), or export it first (gankit export {run} -o G.safetensors)"
+        )
     try:
         tensors = load_file(str(path), device="cpu")
         from safetensors import safe_open

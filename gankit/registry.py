@@ -12,10 +12,27 @@ A component registers itself where it is defined::
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
 from gankit.errors import ConfigError
+
+
+def first_sentence(doc: str) -> str:
+    """The first whole sentence of a docstring's first paragraph, on one line: it ends at a
+    period followed by a capital letter (not after an abbreviation such as "sec." or "al.")
+    or at the paragraph's end."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    for m in re.finditer(r"[.!?]\)?\s+(?=[A-Z])", paragraph):
+        word = paragraph[: m.start()].rsplit(" ", 1)[-1].lstrip("(").lower()
+        if word not in _ABBREVIATIONS:
+            return paragraph[: m.end()].rstrip()
+    return paragraph
+
+
+# Words whose period does not end a sentence in the docstrings' citations.
+_ABBREVIATIONS = {"sec", "secs", "eq", "eqs", "fig", "al", "e.g", "i.e", "cf", "vs", "app", "ch", "no"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +57,7 @@ class Registry:
         def deco(factory):
             if name in self._entries:
                 raise RuntimeError(f"{self.kind} {name!r} registered twice")
-            doc = summary or (factory.__doc__ or "").strip().split("\n")[0]
+            doc = summary or first_sentence(factory.__doc__ or "")
             self._entries[name] = Entry(name, factory, options, doc, as_presets(presets))
             return factory
 

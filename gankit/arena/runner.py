@@ -235,8 +235,13 @@ def _check_settings(spec: ArenaSpec) -> None:
                 f"{spec.out} holds an arena with {k}={saved.get(k)!r}, not {mine[k]!r}; "
                 "rerun with the same settings to resume it, or choose another --out"
             )
-    Path(spec.out).mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(mine, indent=2) + "\n")
+    from gankit.training.runfolder import check_writable
+
+    check_writable(Path(spec.out), what="arena folder", flag="--out")
+    try:
+        path.write_text(json.dumps(mine, indent=2) + "\n")
+    except OSError as e:
+        raise GankitError(f"cannot write {path}: {e.strerror}; choose another --out") from None
 
 
 def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str, str]:

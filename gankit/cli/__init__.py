@@ -28,8 +28,20 @@ def command(name: str, help: str):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
-        sys.stderr.write(f"gankit: error: {message} (see gankit {self.prog.split()[-1]} --help)\n")
+        sys.stderr.write(f"gankit: error: {message} (see {self.prog} --help)\n")
         sys.exit(2)
+
+
+def version() -> str:
+    """The installed distribution's version, else the package's own ``__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("gankit")
+    except metadata.PackageNotFoundError:
+        from gankit import __version__
+
+        return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gankit", description="Generative adversarial networks: train, evaluate, compare, understand."
     )
+    parser.add_argument("--version", action="version", version=f"gankit {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS.names():
         entry = COMMANDS.get(name)

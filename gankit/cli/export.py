@@ -7,7 +7,7 @@ from gankit.cli import command
 
 @command("export", help="write a run's generator (EMA copy if any) as safetensors plus its config")
 def configure(p):
-    p.add_argument("run", metavar="RUN", help="run folder")
+    p.add_argument("run", metavar="RUN", help="run folder (its newest good checkpoint is exported)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.safetensors", help="output file")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator, not its EMA copy")
 

@@ -22,12 +22,16 @@ def load_run(run_dir: str, device: str | None = None):
 
 @command("eval", help="metrics of a run's latest checkpoint")
 def configure_eval(p):
-    p.add_argument("run", metavar="RUN", help="run folder")
+    p.add_argument("run", metavar="RUN", help="run folder (its newest good checkpoint is evaluated)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--n", type=int, default=None, help="number of generated samples (default: the run's n_eval)"
     )
-    p.add_argument("--device", default=None)
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device to run on: auto (a GPU when there is one; default), cpu, cuda or cuda:N",
+    )
 
     def run(args):
         if args.n is not None and args.n < 1:
@@ -53,14 +57,18 @@ def configure_sample(p):
     p.add_argument("--weights", default=None, metavar="G.safetensors", help="a generator from gankit export")
     p.add_argument("-n", type=int, default=1000, help="number of samples")
     p.add_argument("-o", "--output", required=True, help="output file (.png or .npy)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise drawn (default 0)")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device to run on: auto (a GPU when there is one; default), cpu, cuda or cuda:N",
+    )
     add_sample_options(p)
 
     def run(args):
 
         from gankit.cli.sample_options import draw_grid, run_classes, sample_labels
-        from gankit.viz.samples import write_samples
+        from gankit.viz.samples import write_samples, wrote_line
 
         if args.n < 1:
             raise GankitError(f"-n {args.n}: must be >= 1")
@@ -76,7 +84,7 @@ def configure_sample(p):
             samples = exported.sample(args.n, seed=args.seed, labels=labels)
             title = f"{exported.config.data} / {exported.config.loss}, step {exported.step}"
             out = write_samples(samples, Path(args.output), exported.kind, title, None)
-            print(f"wrote {args.n} samples to {out}")
+            print(wrote_line(exported.kind, args.n, out))
             return 0
         trainer = load_run(args.run, args.device)
         if args.traverse or args.interpolate:
@@ -86,7 +94,7 @@ def configure_sample(p):
         samples = trainer.sample(args.n, seed=args.seed, y=y)
         title = f"{trainer.cfg.data} / {trainer.cfg.loss}, step {trainer.state.step}"
         out = write_samples(samples, Path(args.output), trainer.dataset.kind, title, trainer.dataset)
-        print(f"wrote {args.n} samples to {out}")
+        print(wrote_line(trainer.dataset.kind, args.n, out))
         return 0
 
     return run

@@ -62,7 +62,7 @@ def _common(p, steps: int, batch: int):
         "--batch-size", type=int, default=batch, help=f"samples of P and of Q per update (default {batch})"
     )
     p.add_argument("--width", type=int, default=64, help="hidden units of the critic MLP (default 64)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of networks and samples (default 0)")
     p.add_argument(
         "--out", default=None, metavar="DIR", help="output folder (default runs/theory-<command>-<time>)"
     )
@@ -159,8 +159,10 @@ def configure_mle(p):
     p.add_argument("--n", type=int, default=2000, help="training samples (default 2000)")
     p.add_argument("--n-test", type=int, default=100_000, help="fresh samples for the test log-likelihood")
     p.add_argument("--iters", type=int, default=30, help="EM iterations (default 30)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, metavar="DIR")
+    p.add_argument("--seed", type=int, default=0, help="seed of networks and samples (default 0)")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default runs/theory-<command>-<time>)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
     def run(args):
@@ -199,9 +201,16 @@ def configure_modes(p):
         help="comma-separated divergences (default: all eight)",
     )
     p.add_argument("--steps", type=int, default=1500, help="generator updates per divergence (default 1500)")
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, metavar="DIR")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=512,
+        help="samples of P and of the Gaussian per update (default 512)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of networks and samples (default 0)")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default runs/theory-<command>-<time>)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
     def run(args):

@@ -44,6 +44,65 @@ COMMON = (
 )
 
 
+# What each flag does; its choices and default are appended from the Config dataclass. A None
+# default means the value is filled in when the config is resolved (see FROM_PRESET).
+HELP = {
+    "data": "dataset: a name from `gankit list data`, folder:PATH or dist:SPEC",
+    "model": "network family for G and D, from `gankit list model`",
+    "loss": "objective (the game G and D play), from `gankit list loss`",
+    "recipe": "how networks and objective make the two losses, from `gankit list recipe`",
+    "steps": "generator updates to train to (with --resume: the new total)",
+    "batch_size": "samples per update (per process under torchrun)",
+    "lr": "learning rate of G and D together",
+    "lr_g": "learning rate of G",
+    "lr_d": "learning rate of D",
+    "seed": "seed of weights, noise and data order",
+    "device": "where to train: auto (a GPU when there is one), cpu, cuda or cuda:N",
+    "out": "run folder for config, metrics, pictures and checkpoints",
+    "z_dim": "size of G's noise input; 0: the model's own default",
+    "n_critic": "D updates per G update",
+    "optimizer": "optimizer of both players",
+    "eval_every": "evaluate, log and draw pictures every N steps",
+    "n_eval": "generated samples per evaluation",
+    "ema": "decay of an exponential moving average of G's weights, sampled from; 0: off",
+    "precision": "mixed precision: fp32 (off), bf16 or fp16 (with loss scaling)",
+    "spectral_norm": "spectral normalization on D's layers (true/false; the flag alone: true)",
+    "data_dir": "folder holding dataset files, e.g. DIR/mnist/",
+    "progress": "progress on stderr; auto: $GANKIT_PROGRESS if set, else a bar on a terminal, lines otherwise",
+    "on_nan": "NaN/inf in a loss or weights: stop, or roll back to the last checkpoint at lower lr",
+    "clip": "clip D's weights to [-V, V] after each of its updates (WGAN); 0: off",
+    "compile": "torch.compile the networks (true/false; the flag alone: true)",
+    "deterministic": "CUDA: deterministic cuDNN kernels for bit-exact resume, slower (true/false)",
+    "sync_bn": "under torchrun: batch-norm statistics over all processes (true/false)",
+    "threads": "CPU threads for training; 0: 1 for an MLP, else the cores other gankit trainers leave free",
+    "max_wall_s": "stop cleanly (evaluate, checkpoint) after this many seconds of training; 0: no limit",
+}
+# Where a None default is filled in (config.resolve): the recipe, then the objective.
+FROM_PRESET = "from the preset/recommended defaults, see --dry-run"
+NONE_DEFAULTS = {
+    "model": f"{FROM_PRESET}: the recipe's model, mlp for plain",
+    "loss": f"{FROM_PRESET}: the recipe's objective, ns for plain",
+    "lr": "unset, lr_g and lr_d apply",
+    "ema": f"{FROM_PRESET}: the recipe's, 0 (off) for plain",
+    "out": "runs/DATA-LOSS-TIME",
+    "data_dir": "$GANKIT_DATA, else ~/.cache/gankit",
+}
+
+
+def flag_help(name: str, default) -> str:
+    """``HELP[name]``, the choices and what the default means, for ``gankit train --help``."""
+    text = HELP[name]
+    if name in config_mod.CHOICES:
+        text += f"; one of {', '.join(config_mod.CHOICES[name])}"
+    if default is None:
+        meaning = NONE_DEFAULTS.get(name, f"{FROM_PRESET}: the objective's recommended value")
+    elif isinstance(default, bool):
+        meaning = str(default).lower()
+    else:
+        meaning = str(default)
+    return f"{text} (default: {meaning})".replace("%", "%%")
+
+
 def add_config_flags(p):
     fields = {f.name: f for f in dataclasses.fields(config_mod.Config)}
     for name in COMMON:
@@ -55,7 +114,7 @@ def add_config_flags(p):
             dest=name,
             default=None,
             metavar=name.upper(),
-            help=f"(default: {default})",
+            help=flag_help(name, default),
             **switch,
         )
     p.add_argument(
@@ -79,7 +138,9 @@ def add_config_flags(p):
         metavar="N",
         help="wall-clock budget in minutes (sets max_wall_s); the learning-rate schedule ends at it",
     )
-    p.add_argument("--config", default=None, help="JSON config file (a run's config.json works)")
+    p.add_argument(
+        "--config", default=None, help="JSON config file (a run's config.json works); flags override it"
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -126,8 +187,15 @@ def overrides_from_args(args) -> dict:
 @command("train", help="train a GAN (or resume a run with --resume DIR)")
 def configure(p):
     add_config_flags(p)
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run in DIR from its newest good checkpoint (raise --steps to train further)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config (every default filled in) and exit"
+    )
 
     def run(args):
         from gankit.training.trainer import Trainer
@@ -149,11 +217,33 @@ def configure(p):
                 for line in explain(*config_mod.resolve_with_sources(cfg)):
                     print(f"  {line}", file=sys.stderr)
             return 0
+        if args.resume:
+            check_resume_steps(trainer, args.resume, args.steps is not None)
         row = trainer.fit()
+        if trainer.cfg.steps == 0:
+            print(
+                "steps=0: nothing trained; the metrics below are the untrained generator's at step 0 "
+                f"(continue with: gankit train --resume {trainer.run_dir} --steps N)"
+            )
         print_summary(trainer, row)
         return 0
 
     return run
+
+
+def check_resume_steps(trainer, run_dir, steps_given: bool) -> None:
+    """Refuse a resume that would train nothing (before the run folder is touched)."""
+    at, steps = trainer.state.step, trainer.cfg.steps
+    if steps > at:
+        return
+    if steps_given:
+        raise ConfigError(
+            f"--steps {steps} is not beyond step {at}, where {run_dir} stands: nothing to train; "
+            f"give --steps above {at} to continue it"
+        )
+    raise ConfigError(
+        f"{run_dir} already reached its steps={steps}; give --steps above {at} to train further"
+    )
 
 
 def print_summary(trainer, row: dict) -> None:

@@ -43,8 +43,17 @@ def configure(p):
     p.add_argument("run", metavar="RUN", help="run folder of a cyclegan run")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files (PNG, JPEG, WebP)")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the translated PNGs")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
-    p.add_argument("--device", default=None)
+    p.add_argument(
+        "--direction",
+        choices=("AtoB", "BtoA"),
+        default="AtoB",
+        help="AtoB: domain A to B with G_AB (default); BtoA: B to A with G_BA",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device to run on: auto (a GPU when there is one; default), cpu, cuda or cuda:N",
+    )
 
     def run(args):
         import torch

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 import torch
@@ -42,14 +43,23 @@ class StopSignals:
     KeyboardInterrupt then behaves as Python's default).
     """
 
-    def __init__(self):
+    def __init__(self, announce: bool = True):
         self.signum: int | None = None
         self._old: dict[int, object] = {}
+        self.announce = announce  # say at once that the signal was received (the main rank)
 
     def _handle(self, signum, frame):
         if self.signum == signal.SIGINT and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: stop now
+        first = self.signum is None
         self.signum = signum
+        if first and self.announce:  # now, not when the step or evaluation under way ends
+            again = " (Ctrl-C again to stop at once, without saving)" if signum == signal.SIGINT else ""
+            sys.stderr.write(
+                f"\ngankit: {self.name} received; stopping after the current step or evaluation "
+                f"with a checkpoint{again}\n"
+            )
+            sys.stderr.flush()
 
     def install(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -74,6 +84,30 @@ class StopSignals:
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.signum, 130)
+
+
+# How allocators word running out: CUDA's OutOfMemoryError, the CPU allocator's RuntimeError
+# ("DefaultCPUAllocator: not enough memory: you tried to allocate ..."), MPS, plain MemoryError.
+OOM_WORDS = ("out of memory", "not enough memory", "cannot allocate memory", "can't allocate memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failing for lack of memory."""
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and any(w in str(error).lower() for w in OOM_WORDS)
+
+
+def out_of_memory(error: BaseException, cfg, device: torch.device, step: int) -> GankitError:
+    """One line for an allocation that failed: where, with which batch size, what to try."""
+    said = next((ln.strip() for ln in str(error).splitlines() if ln.strip()), type(error).__name__)
+    if len(said) > 160:
+        said = said[:157] + "..."
+    smaller = max(1, cfg.batch_size // 4)
+    return GankitError(
+        f"out of memory on {device} at step {step} with batch_size={cfg.batch_size} ({said}); "
+        f"try a smaller --batch-size, e.g. --batch-size {smaller}"
+    )
 
 
 def _first_bad(tensors: list[torch.Tensor]) -> tuple[int, str] | None:

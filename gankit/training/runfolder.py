@@ -17,7 +17,7 @@ def default_out(data: str, loss: str) -> str:
     return os.path.join("runs", f"{safe}-{loss}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def check_writable(folder: Path) -> None:
+def check_writable(folder: Path, what: str = "run folder", flag: str = "--out") -> None:
     """Create ``folder`` (and parents) and prove it writable, or raise a clear error."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -26,8 +26,17 @@ def check_writable(folder: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise GankitError(
-            f"cannot write to run folder {folder}: {e.strerror}; choose another --out"
+            f"cannot write to {what} {folder}: {os_reason(e, folder)}; choose another {flag}"
         ) from None
+
+
+def os_reason(error: OSError, path: Path) -> str:
+    """Why writing ``path`` failed, in words: a file standing where a folder must be is named."""
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        for parent in [*reversed(Path(path).parents), Path(path)]:
+            if parent.exists() and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+    return error.strerror or str(error)
 
 
 def jsonable(value: Any) -> Any:

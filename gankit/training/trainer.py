@@ -219,6 +219,7 @@ class Trainer:
         self.cfg.out = str(self.run_dir)
         self._eval_gen_seed = 1_000_003 + self.cfg.seed
         self._saved_step = -1  # step of the last checkpoint this process wrote
+        self.resumed = resume_state is not None  # from a checkpoint (possibly one at step 0)
         if resume_state is not None:
             self.load_state(resume_state)
         agree = (lambda h: min(distributed.gather_objects(h))) if world_size > 1 else None
@@ -329,8 +330,8 @@ class Trainer:
                 cfg_path, (json.dumps(config_mod.to_dict(self.cfg), indent=2) + "\n").encode()
             )
             self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
-            if resuming:
-                self.metrics_log.truncate_after(self.state.step)
+            # A fresh run drops the log of an attempt that failed before its first checkpoint.
+            self.metrics_log.truncate_after(self.state.step if resuming else -1)
         except OSError as e:
             raise GankitError(
                 f"cannot write to run folder {self.run_dir}: {e.strerror}; free space or choose another --out"
@@ -424,12 +425,16 @@ class Trainer:
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
         """Train to ``cfg.steps``; returns the final evaluation row."""
-        resuming = self.state.step > 0
+        resuming = self.state.step > 0 or self.resumed
         self._prepare_folder(resuming)
         cfg, budget = self.cfg, self.budget
         budget.prepare(self.state)
         bar = Progress(
-            budget.total(self.state), self.state.step, cfg.progress, enabled=progress and self.is_main
+            budget.total(self.state),
+            self.state.step,
+            cfg.progress,
+            enabled=progress and self.is_main,
+            images_per_step=cfg.batch_size * self.world_size,
         )
         if resuming:
             bar.write(f"resuming {self.run_dir} at step {self.state.step}")
@@ -437,10 +442,16 @@ class Trainer:
         sums = LogSums(keep_tensors=self.deferred is not None)  # losses since the last evaluation
         last_row: dict[str, Any] = {}
         main = self.dataset.main_metric()
-        shown: dict[str, float] = {}
-        t_rate, img_rate_start = time.perf_counter(), self.state.images_seen
-        ips = None
-        stop = faults.StopSignals().install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
+
+        def shown() -> dict[str, float]:  # read when the display refreshes (a GPU: one sync)
+            values = sums.means(("loss_d", "loss_g"))
+            if main and last_row.get(main) is not None:  # marked with its evaluation's step
+                values[f"{main}@{last_row['step']}"] = last_row[main]
+            return values
+
+        stop = faults.StopSignals(
+            announce=self.is_main
+        ).install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
         # Denormal floats (weights and Adam moments decaying towards 0) make CPU kernels slower
         # and slower as training goes on; flushing them to zero keeps the rate. Process-wide
         # state, so it is switched off again when fit returns.
@@ -449,10 +460,12 @@ class Trainer:
         if self.device.type == "cpu":
             self.threads = claim.enter_context(threads.claimed(cfg.model, cfg.threads))
         try:
-            if self.state.step == 0 and cfg.steps > 0:
+            if not resuming:  # step 0: the untrained generator (all of a --steps 0 run)
                 t_eval = time.perf_counter()
                 last_row = self.evaluate_and_log(t_eval - t_start, {})
                 budget.add_overhead(time.perf_counter() - t_eval)  # the cost of one evaluation
+                if cfg.steps == 0:
+                    self.save_checkpoint()
             budget.start(time.perf_counter(), self.state.step)
             if (
                 cfg.on_nan == "rollback"
@@ -487,14 +500,7 @@ class Trainer:
                 stopping = stop.signum is not None
                 if self.world_size > 1:  # every rank stops at the same step, or none does
                     stopping, out_of_time = distributed.any_flags(stopping, out_of_time)
-                if step % 25 == 0 or step == total:
-                    now = time.perf_counter()
-                    ips = (self.state.images_seen - img_rate_start) / max(now - t_rate, 1e-9)
-                    t_rate, img_rate_start = now, self.state.images_seen
-                    shown = sums.means(("loss_d", "loss_g"))
-                    if main and main in last_row and last_row[main] is not None:
-                        shown[main] = last_row[main]
-                bar.update(step, shown, ips)
+                bar.update(step, shown)
                 t_eval = time.perf_counter()
                 evaluating = step % cfg.eval_every == 0 or step == total or out_of_time
                 if evaluating:
@@ -525,6 +531,10 @@ class Trainer:
                         f"stopped at step {step}: wall-clock budget max_wall_s={cfg.max_wall_s:g} reached"
                     )
                     break
+        except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+            if faults.is_out_of_memory(e):
+                raise faults.out_of_memory(e, cfg, self.device, self.state.step) from None
+            raise
         except KeyboardInterrupt:  # a second Ctrl-C: maybe mid-step, so nothing is saved
             last = ckpt.list_checkpoints(self.run_dir / "checkpoints")
             where = f"the last checkpoint is {last[-1].name}" if last else "no checkpoint was saved"

@@ -110,6 +110,9 @@ def draw_image_grid(trainer, path: Path, n: int = 64) -> Path:
 
 @SAMPLE_PICTURES.register("images")
 def images_picture(samples: torch.Tensor, path: Path, title: str = "", dataset=None) -> None:
-    """A grid of (up to 400) samples."""
-    samples = samples[:400]
+    """A grid of (up to ``max_shown``, 400) samples."""
+    samples = samples[: images_picture.max_shown]
     save_png(image_grid(samples), path)
+
+
+images_picture.max_shown = 400

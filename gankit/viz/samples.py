@@ -33,11 +33,30 @@ def points_picture(samples: torch.Tensor, path: Path, title: str = "", dataset=N
 def curves_picture(samples: torch.Tensor, path: Path, title: str = "", dataset=None) -> None:
     xs = dataset.xs if dataset is not None else torch.linspace(-1, 1, samples.shape[1])
     fig, ax = plt.subplots(figsize=(6, 4))
-    for s in samples[:64]:
+    for s in samples[: curves_picture.max_shown]:
         ax.plot(xs, s, color="tab:orange", alpha=0.6, lw=1)
     ax.set_title(title)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+curves_picture.max_shown = 64
+
+
+def shown_count(kind: str, n: int, path: Path) -> int:
+    """How many of ``n`` samples the file at ``path`` holds: all in .npy, at most the picture
+    kind's ``max_shown`` in a .png (a grid of 400 images, 64 curves; points: all)."""
+    if Path(path).suffix != ".png":
+        return n
+    return min(n, getattr(SAMPLE_PICTURES.get(kind).factory, "max_shown", n))
+
+
+def wrote_line(kind: str, n: int, path: Path) -> str:
+    """What ``gankit sample`` says it wrote: the samples drawn and, if fewer, those shown."""
+    shown = shown_count(kind, n, path)
+    if shown == n:
+        return f"wrote {n} samples to {path}"
+    return f"drew {n} samples; {path} shows the first {shown} (write .npy to keep all {n})"
 
 
 def write_samples(samples: torch.Tensor, path: Path, kind: str, title: str = "", dataset=None) -> Path:
