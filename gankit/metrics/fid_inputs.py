@@ -23,7 +23,9 @@ from gankit.metrics import inception
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm")
 DATASETS = {"mnist": ("train", "test"), "fashion-mnist": ("train", "test"), "cifar10": ("train", "test")}
 RUN_DEFAULT_N = 10_000
-KINDS = "a folder of images, a .npy/.npz of images, a run folder, DATASET:SPLIT (e.g. mnist:test) or a stats .npz"
+KINDS = (
+    "a folder of images, a .npy/.npz of images, a run folder, DATASET:SPLIT (e.g. mnist:test) or a stats .npz"
+)
 
 
 @dataclasses.dataclass
@@ -180,7 +182,9 @@ def dataset_set(spec: str, data_dir: str | None) -> ImageSet:
     if name not in DATASETS:
         raise ConfigError(f"{spec}: not a path, and {name!r} is not a dataset; {KINDS}")
     if split not in DATASETS[name]:
-        raise ConfigError(f"{spec}: split {split!r}; use {' or '.join(f'{name}:{s}' for s in DATASETS[name])}")
+        raise ConfigError(
+            f"{spec}: split {split!r}; use {' or '.join(f'{name}:{s}' for s in DATASETS[name])}"
+        )
     from gankit.data import images
 
     if name == "cifar10":

@@ -27,6 +27,7 @@ import importlib.util
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -140,7 +141,9 @@ class Extractor:
 
 @functools.lru_cache(maxsize=2)
 def _load(path: str, device: str) -> Extractor:
-    net = torch.jit.load(path, map_location=device).eval()
+    with warnings.catch_warnings():  # torch >= 2.9 calls TorchScript deprecated; it still loads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        net = torch.jit.load(path, map_location=device).eval()
     return Extractor(f"inception-2015-12-05:{WEIGHTS_SHA256[:12]}", net, torch.device(device))
 
 
@@ -243,8 +246,6 @@ def cached_features(path: Path, compute) -> np.ndarray:
         np.save(tmp, feats)
         tmp.replace(path)
     except OSError as e:
-        import warnings
-
         warnings.warn(f"cannot cache reference features in {path.parent}: {e.strerror}", stacklevel=2)
     return feats
 

@@ -45,7 +45,6 @@ def run_metrics(trainer, n: int, extractor=None, batch_size: int = 50, progress:
     fixed evaluation noise against its dataset's reference split (features cached on disk)."""
     from gankit.data.images import to_uint8
     from gankit.metrics.images import feature_metrics
-
     from gankit.recipes.base import Recipe
 
     ds = trainer.dataset
