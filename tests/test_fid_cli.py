@@ -140,14 +140,17 @@ def test_folder_dataset_is_cached_until_a_file_changes(fake_net, tmp_path, capsy
     assert len(list((tmp_path / "stats").glob("folder-imgs-all-n20-*.npy"))) == 2
 
 
+def train_argv(folder, out, steps=2):
+    argv = ["train", "--data", f"folder:{folder}", "--model", "dcgan", "--set", "data.image_size=16"]
+    argv += ["--set", "model.width=8", "--steps", str(steps), "--eval-every", "2", "--n-eval", "16"]
+    return argv + ["--batch-size", "16", "--progress", "none", "--out", str(out)]
+
+
 @pytest.fixture
 def tiny_run(tmp_path):
     folder = write_pngs(tmp_path / "train", images(n=64, size=16, seed=8))
     run = tmp_path / "run"
-    argv = ["train", "--data", f"folder:{folder}", "--model", "dcgan", "--set", "data.image_size=16"]
-    argv += ["--set", "model.width=8", "--steps", "2", "--eval-every", "2", "--n-eval", "16"]
-    argv += ["--batch-size", "16", "--progress", "none", "--out", str(run)]
-    return run, argv
+    return run, train_argv(folder, run)
 
 
 def test_run_folder_draws_n_samples(fake_net, tiny_run, tmp_path, capsys):
@@ -169,6 +172,23 @@ def test_eval_and_training_log_inception_metrics(fake_net, tiny_run, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["fid_inception"] == pytest.approx(rows[-1]["fid_inception"], rel=1e-9)
     assert {"kid_inception", "precision_inception", "coverage_inception"} <= set(out)
+
+
+def test_resume_with_inception_metrics_is_exact(fake_net, tiny_run, tmp_path):
+    run, argv = tiny_run
+    extra = ["--set", "inception_every=2", "--set", "n_inception=20"]
+    straight = tmp_path / "straight"
+    assert main([*train_argv(tmp_path / "train", straight, steps=4), *extra]) == 0
+    assert main([*argv, *extra]) == 0  # 2 steps, then resumed to 4
+    assert main(["train", "--resume", str(run), "--steps", "4", "--progress", "none"]) == 0
+
+    def rows(folder):
+        return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+    a, b = rows(straight), rows(run)
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [0, 2, 4]
+    for key in ("loss_d", "loss_g", "fid_inception", "kid_inception"):
+        assert a[-1][key] == b[-1][key], key
 
 
 def test_arena_rank_by_an_inception_metric():
