@@ -83,6 +83,8 @@ class Config:
     eval_every: int | None = None
     ckpt_every: int = 0  # 0: at every evaluation
     n_eval: int = 2500
+    inception_every: int = 0  # log Inception FID/KID every this many steps (and at the end); 0: off
+    n_inception: int = 0  # samples for the Inception metrics; 0: n_eval
     keep_ckpts: int = 2
     on_nan: str = "stop"  # stop | rollback
     max_rollbacks: int = 3
@@ -303,6 +305,8 @@ def _check_range(cfg: Config) -> None:
     need(cfg.threads >= 0, "threads", "an integer >= 0 (0: chosen automatically)")
     need(cfg.ckpt_every >= 0, "ckpt_every", "an integer >= 0")
     need(cfg.n_eval >= 1, "n_eval", "an integer >= 1")
+    need(cfg.inception_every >= 0, "inception_every", "an integer >= 0 (0: off)")
+    need(cfg.n_inception == 0 or cfg.n_inception >= 2, "n_inception", "an integer >= 2 (0: n_eval)")
     need(cfg.keep_ckpts >= 1, "keep_ckpts", "an integer >= 1")
     need(cfg.max_rollbacks >= 0, "max_rollbacks", "an integer >= 0")
     for key in ("lr", "lr_g", "lr_d"):

@@ -66,7 +66,9 @@ def is_finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def rank_keys(main: str | None, row: dict[str, Any]) -> list[str]:
+def rank_keys(main: str | None, row: dict[str, Any], rank_by: str | None = None) -> list[str]:
+    if rank_by:
+        return [rank_by]
     if "modes" in row:
         return ["modes", "hq_fraction"]
     return [main] if main else []
@@ -95,7 +97,7 @@ def run_result(spec: ArenaSpec, loss: str, seed: int, target) -> dict[str, Any]:
         state = (
             "finished" if latest_step(run_dir) == spec.steps else ("missing" if not rows else "incomplete")
         )
-    keys = rank_keys(main, final)
+    keys = rank_keys(main, final, spec.rank_by)
     nonfinite = [k for k in ("loss_d", "loss_g", *keys) if k in final and not is_finite(final[k])]
     diverged = state == "diverged" or bool(nonfinite)
     collapsed, reason = None, None
@@ -211,7 +213,7 @@ def collect(spec: ArenaSpec, target: tuple[str, str, float] | None = None) -> di
     mains = [r["main_metric"] for r in runs if r["main_metric"]]
     main = mains[0] if mains else None
     sample = next((r["final"] for r in runs if r["final"]), {})
-    keys = rank_keys(main, sample)
+    keys = rank_keys(main, sample, spec.rank_by)
     if target is None:
         target_desc = (
             {"metric": "modes", "op": ">=", "value": "modes_total", "description": "all modes covered"}

@@ -49,6 +49,7 @@ class ArenaSpec:
     sets: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE, as gankit train --set
     evals: int = 10  # evaluations per run when eval_every is not set
     device: str = "auto"  # every run's device: auto | cpu | cuda | cuda:N (may change on resume)
+    rank_by: str | None = None  # a logged metric to rank by instead of the data's main metric
 
     def run_name(self, loss: str, seed: int) -> str:
         return f"{loss}-s{seed}"
@@ -95,6 +96,8 @@ def base_config(spec: ArenaSpec) -> dict[str, Any]:
     d["device"] = spec.device
     d["progress"] = "none"
     d.setdefault("eval_every", max(1, spec.steps // max(spec.evals, 1)))
+    if spec.rank_by and spec.rank_by.endswith("_inception"):
+        d.setdefault("inception_every", spec.steps)  # at the last evaluation only
     return d
 
 

@@ -31,6 +31,13 @@ def configure(p):
         help="time-to-target threshold, e.g. fid_lenet<=10 (default for mode data: all modes)",
     )
     p.add_argument(
+        "--rank-by",
+        default=None,
+        metavar="METRIC",
+        help="rank by this logged metric instead of the data's main one, e.g. fid_inception "
+        "(an *_inception metric sets inception_every to the last step unless --set gives it)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -60,6 +67,7 @@ def configure(p):
             sets=list(args.set),
             evals=args.evals,
             device=args.device,
+            rank_by=args.rank_by,
         )
         results = arena(spec, target=args.target, drop_unfit=args.losses.strip().lower() == "all")
         for e in results["ranking"]:

