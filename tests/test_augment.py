@@ -147,13 +147,19 @@ def test_recipe_sends_real_and_fake_through_the_same_augmentation(data_dir, d_no
     assert torch.cat(seen).shape[0] == 16
 
 
-def test_augment_needs_images_and_a_known_name():
+def test_augment_needs_images_and_a_known_name(data_dir):
     with pytest.raises(ConfigError, match="augments images"):
         from gankit.training.trainer import build
 
         build(resolve(Config(data="ring", recipe_args={"augment": "ada"})))
     with pytest.raises(ConfigError, match="augment='flip'.*none \\| ada \\| diffaugment"):
         resolve(Config(recipe_args={"augment": "flip"}))
+    with pytest.raises(ConfigError, match="augment=ada adapts p"):
+        build(
+            resolve(
+                Config(data="mnist", loss="began", data_dir=str(data_dir), recipe_args={"augment": "ada"})
+            )
+        )
     with pytest.raises(ConfigError, match="diffaugment_policy"):
         resolve(Config(recipe_args={"diffaugment_policy": "color,zoom"}))
 

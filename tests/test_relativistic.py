@@ -209,3 +209,32 @@ def test_gamma_schedule_scales_r1_and_r2_in_the_d_loss():
     assert base == pytest.approx(
         logs["loss_d"] + 2.0 * logs["r1"] + 3.0 * logs["r2"] + 0.5 * logs["drift"], rel=1e-6
     )
+
+
+def test_gamma_schedule_resume_is_exact(tmp_path):
+    from gankit.training.trainer import Trainer
+
+    def cfg(out, steps):
+        return Config(
+            data="ring",
+            loss="rpgan",
+            batch_size=16,
+            steps=steps,
+            eval_every=3,
+            n_eval=50,
+            progress="none",
+            out=str(out),
+            model_args={"width": 8, "depth": 1},
+            recipe_args={"gamma_schedule": "cosine", "gamma_decay_images": 64},
+        )
+
+    full = Trainer(cfg(tmp_path / "full", 6))
+    full.fit(progress=False)
+    half = Trainer(cfg(tmp_path / "half", 3))
+    half.fit(progress=False)
+    resumed = Trainer.from_run(tmp_path / "half", overrides={"steps": 6})
+    resumed.fit(progress=False)
+    assert resumed.recipe._gamma_factor == full.recipe._gamma_factor == pytest.approx(0.1)
+    a, b = full.recipe.state_dict(), resumed.recipe.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -37,6 +37,11 @@ def recipe_extras(ctx: BuildContext, opts) -> dict:
     GammaScheduleOptions."""
     from gankit.training.distributed import world_size
 
+    if opts.augment == "ada" and ctx.objective.d_output != "logit":
+        raise ConfigError(
+            f"recipe.augment=ada adapts p from the sign of D's logits on real data; objective "
+            f"{ctx.cfg.loss!r} gives {ctx.objective.d_output} outputs: use diffaugment or a logit objective"
+        )
     run_images = ctx.cfg.steps * ctx.cfg.batch_size * world_size()
     return {
         "augment": build_augment(opts, tuple(ctx.dataset.sample_shape), ctx.cfg.recipe),
