@@ -9,10 +9,13 @@ off, so the double backward of a gradient penalty does not overflow under fp16.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 
 import torch
 
+from gankit.errors import ConfigError
 from gankit.registry import Registry
 
 PENALTIES = Registry("penalty")
@@ -64,6 +67,14 @@ def r1_penalty(critic: Critic, real, fake=None, d_real=None) -> torch.Tensor:
     return 0.5 * norm.pow(2).mean()
 
 
+@PENALTIES.register("r2")
+def r2_penalty(critic: Critic, real=None, fake=None, d_real=None) -> torch.Tensor:
+    """R2 = 1/2 E_Q[||grad D(x)||^2] on generated data (Mescheder et al. 2018, eq. 10); R3GAN's
+    loss (Huang et al. 2024, sec. 3.1) is rpgan with R1 + R2 of equal weight gamma."""
+    norm = critic_grad_norm(critic, fake)
+    return 0.5 * norm.pow(2).mean()
+
+
 @PENALTIES.register("dragan")
 def dragan_penalty(critic: Critic, real, fake=None, d_real=None, c: float = 0.5) -> torch.Tensor:
     """DRAGAN (Kodali et al. 2017): E[(||grad D(x + delta)||_2 - 1)^2] around the real data.
@@ -83,3 +94,55 @@ def drift_penalty(critic: Critic, real=None, fake=None, d_real=None) -> torch.Te
     if d_real is None:
         d_real = critic(real)
     return d_real.float().pow(2).mean()
+
+
+# --- R3GAN's gamma schedule ---------------------------------------------------------------------
+ZERO_CENTRED = ("r1", "r2")  # the penalties whose weight is R3GAN's gamma
+GAMMA_SCHEDULES = ("constant", "cosine")
+
+
+def cosine_decay(images: float, base: float, final: float, total: float) -> float:
+    """base + (final - base) (1 - cos(pi t / T)) / 2 for t = ``images`` <= T = ``total``, then final.
+
+    R3GAN's ``cosine_decay_with_warmup`` (training/training_loop.py) without warm-up or hold; its
+    configs decay gamma from base to base / 10 over 20M images.
+    """
+    if images >= total:
+        return final
+    return base + (final - base) * 0.5 * (1.0 - math.cos(math.pi * images / total))
+
+
+@dataclasses.dataclass
+class GammaScheduleOptions:
+    # Weight schedule of the zero-centred penalties r1 and r2 (R3GAN's gamma): constant, or
+    # cosine from the configured weight to weight * gamma_final over gamma_decay_images.
+    gamma_schedule: str = "constant"  # constant | cosine
+    gamma_final: float = 0.1  # final weight / initial weight (R3GAN: 0.1)
+    gamma_decay_images: int = 0  # images seen over which the weight decays; 0: the whole run
+
+    def check(self):
+        if self.gamma_schedule not in GAMMA_SCHEDULES:
+            raise ConfigError(
+                f"recipe option gamma_schedule={self.gamma_schedule!r}; choose one of: "
+                f"{', '.join(GAMMA_SCHEDULES)}"
+            )
+        if not 0.0 <= self.gamma_final <= 1.0:
+            raise ConfigError(f"recipe option gamma_final={self.gamma_final}; allowed: a number in [0, 1]")
+        if self.gamma_decay_images < 0:
+            raise ConfigError(
+                f"recipe option gamma_decay_images={self.gamma_decay_images}; allowed: an integer >= 0 "
+                "(0: the whole run)"
+            )
+
+
+class GammaSchedule:
+    """The factor on r1 and r2 at a training position: a pure function of the images seen (kept
+    in every checkpoint), so a resumed run continues the schedule exactly."""
+
+    def __init__(self, opts: GammaScheduleOptions, run_images: int):
+        self.cosine = opts.gamma_schedule == "cosine"
+        self.final = opts.gamma_final
+        self.total = max(opts.gamma_decay_images or run_images, 1)
+
+    def factor(self, images_seen: int) -> float:
+        return cosine_decay(images_seen, 1.0, self.final, self.total) if self.cosine else 1.0

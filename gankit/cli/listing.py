@@ -5,10 +5,10 @@ from __future__ import annotations
 from gankit.cli import command
 
 
-@command("list", help="list datasets, models, objectives, recipes and penalties")
+@command("list", help="list datasets, models, objectives, recipes, penalties and augmentations")
 def configure(p):
     p.add_argument(
-        "kind", nargs="?", default=None, help="only this kind (data, model, loss, recipe, penalty)"
+        "kind", nargs="?", default=None, help="only this kind (data, model, loss, recipe, penalty, augment)"
     )
 
     def run(args):

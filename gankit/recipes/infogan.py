@@ -27,17 +27,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.augment import AugmentOptions
 from gankit.errors import ConfigError
 from gankit.nets.base import build_networks
+from gankit.penalties import GammaScheduleOptions
 from gankit.presets import Preset
 from gankit.recipes.base import RECIPES, BuildContext
-from gankit.recipes.plain import TwoPlayer, model_spec
+from gankit.recipes.plain import TwoPlayer, model_spec, recipe_extras
 
 LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclasses.dataclass
-class InfoGANOptions:
+class InfoGANOptions(AugmentOptions, GammaScheduleOptions):
+    # augment ... ada_p and gamma_schedule ...: as in the plain recipe (docs/relativistic.md)
     n_categorical: list[int] = dataclasses.field(default_factory=lambda: [10])  # category counts
     n_continuous: int = 2  # continuous codes, each U(-1, 1)
     lambda_info: float = 1.0  # weight of the mutual-information term in both players' losses
@@ -49,6 +52,8 @@ class InfoGANOptions:
     reuse_fake: bool = True  # as in the plain recipe
 
     def check(self):
+        AugmentOptions.check(self)
+        GammaScheduleOptions.check(self)
         if any(k < 2 for k in self.n_categorical):
             raise ConfigError(f"n_categorical={self.n_categorical}: each category count must be >= 2")
         if self.n_continuous < 0:
@@ -142,8 +147,11 @@ class InfoGAN(TwoPlayer):
         opts: InfoGANOptions,
         noise_dim: int,
         classifier: str | None = None,
+        **extras,  # augment, gamma: as in TwoPlayer
     ):
-        super().__init__(G, D, objective, penalties, n_critic, conditional=False, reuse_fake=opts.reuse_fake)
+        super().__init__(
+            G, D, objective, penalties, n_critic, conditional=False, reuse_fake=opts.reuse_fake, **extras
+        )
         self.categories = list(opts.n_categorical)
         self.n_continuous = opts.n_continuous
         self.noise_dim = noise_dim  # z's part of G's input; the codes follow it
@@ -346,4 +354,5 @@ def build_infogan(ctx: BuildContext) -> InfoGAN:
         opts,
         noise_dim,
         classifier_for(ctx.dataset),
+        **recipe_extras(ctx, opts),
     )

@@ -7,22 +7,46 @@ import dataclasses
 import torch
 from torch import nn
 
+from gankit.augment import AugmentOptions, build_augment
 from gankit.data.base import Batch
 from gankit.errors import ConfigError
 from gankit.nets.base import ModelSpec, has_batchnorm
-from gankit.penalties import PENALTIES
+from gankit.penalties import PENALTIES, ZERO_CENTRED, GammaSchedule, GammaScheduleOptions
 from gankit.recipes.base import RECIPES, BuildContext, Phase, Recipe
 from gankit.tricks import TrickOptions, build_with_tricks
 
 
 @dataclasses.dataclass
-class PlainOptions(TrickOptions):
+class PlainOptions(AugmentOptions, GammaScheduleOptions, TrickOptions):
     # The remedies against mode collapse (feature_matching ... unroll_inner) come from
-    # TrickOptions, see gankit/tricks and docs/mode_collapse.md.
+    # TrickOptions, see gankit/tricks and docs/mode_collapse.md; augment ... ada_p from
+    # AugmentOptions and gamma_schedule ... from GammaScheduleOptions (docs/relativistic.md).
     conditional: bool = False  # condition G and D on the dataset's labels
     # Reuse the generator's forward pass of the last D update in the G update when nothing
     # changed G in between (the DCGAN reference does this), saving one G forward per step.
     reuse_fake: bool = True
+
+    def check(self):
+        AugmentOptions.check(self)
+        GammaScheduleOptions.check(self)
+        TrickOptions.check(self)
+
+
+def recipe_extras(ctx: BuildContext, opts) -> dict:
+    """TwoPlayer's ``augment`` and ``gamma`` from options that include AugmentOptions and
+    GammaScheduleOptions."""
+    from gankit.training.distributed import world_size
+
+    if opts.augment == "ada" and ctx.objective.d_output != "logit":
+        raise ConfigError(
+            f"recipe.augment=ada adapts p from the sign of D's logits on real data; objective "
+            f"{ctx.cfg.loss!r} gives {ctx.objective.d_output} outputs: use diffaugment or a logit objective"
+        )
+    run_images = ctx.cfg.steps * ctx.cfg.batch_size * world_size()
+    return {
+        "augment": build_augment(opts, tuple(ctx.dataset.sample_shape), ctx.cfg.recipe),
+        "gamma": GammaSchedule(opts, run_images),
+    }
 
 
 def model_spec(ctx: BuildContext, num_classes: int = 0) -> ModelSpec:
@@ -44,6 +68,9 @@ class TwoPlayer(Recipe):
     D step: fake = G(z) detached; one D call on cat(real, fake) when D has no batch norm
     (batch norm must see real and fake batches separately), else two calls.
     G step: the fake of the last D step when ``reuse_fake`` and G is unchanged, else a new one.
+    ``augment`` (an :class:`~gankit.augment.Augment`) transforms every batch D sees in the
+    adversarial losses and the penalties; ``gamma`` scales the r1 and r2 weights with training
+    progress.
     """
 
     def __init__(
@@ -56,6 +83,8 @@ class TwoPlayer(Recipe):
         conditional: bool = False,
         reuse_fake: bool = True,
         tricks=None,
+        augment=None,
+        gamma: GammaSchedule | None = None,
     ):
         super().__init__()
         self.G, self.D, self.objective = G, D, objective
@@ -66,6 +95,9 @@ class TwoPlayer(Recipe):
         self.joint_d_call = not has_batchnorm(D)
         self._cached = None  # (z, y, fake with graph) from the last D update
         self.tricks = tricks  # gankit.tricks.game.Tricks: loss-side remedies (None: off)
+        self.augment = augment  # applied to real and fake alike before D (None: off)
+        self.gamma = gamma
+        self._gamma_factor = 1.0  # gamma's factor at the current step (set_progress)
 
     # --- contract -------------------------------------------------------------------------
     def parameters_of(self, player):
@@ -101,7 +133,11 @@ class TwoPlayer(Recipe):
         view = getattr(self.D, "penalty_view", None)
         if view is not None:
             return view(real, fake, y)
-        return (lambda x: self.D(x, y)), real, fake
+        return (lambda x: self.D(self.augmented(x), y)), real, fake
+
+    def augmented(self, x):
+        """``x`` through the augmentation (the same transforms for real and fake batches)."""
+        return x if self.augment is None else self.augment(x)
 
     # --- losses ---------------------------------------------------------------------------
     def _labels(self, batch: Batch):
@@ -115,10 +151,12 @@ class TwoPlayer(Recipe):
     def _d_outputs(self, real, fake, y):
         """D on real and fake: (d_real (N,), d_fake (N,))."""
         if self.joint_d_call:
-            both = self.d_forward(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+            both = self.d_forward(
+                self.augmented(torch.cat([real, fake])), None if y is None else torch.cat([y, y])
+            )
             n_real = both.shape[0] * real.shape[0] // (real.shape[0] + fake.shape[0])  # packs (PacGAN)
             return both[:n_real], both[n_real:]
-        return self.d_forward(real, y), self.d_forward(fake, y)
+        return self.d_forward(self.augmented(real), y), self.d_forward(self.augmented(fake), y)
 
     def generate(self, n, device, y):
         z = self.noise(n, device)
@@ -143,6 +181,8 @@ class TwoPlayer(Recipe):
             critic, p_real, p_fake = self.penalty_inputs(real, fake, y)
         for name, (fn, weight) in self.penalties.items():
             value = fn(critic, p_real, p_fake, d_real)
+            if name in ZERO_CENTRED:
+                weight = weight * self._gamma_factor
             loss = loss + weight * value
             logs[name] = value.detach()
         if self.tricks is not None:
@@ -167,21 +207,32 @@ class TwoPlayer(Recipe):
             d_real, d_fake = self._d_outputs(real, fake, y)
             loss = self.objective.g_loss(d_fake, d_real)
         else:
-            loss = self.objective.g_loss(self.d_forward(fake, y), None)
+            loss = self.objective.g_loss(self.d_forward(self.augmented(fake), y), None)
         return loss, {"loss_g": loss.detach()}
 
     def begin_step(self):
         """Called by the loop at the start of each training step."""
         self._d_updates_left = self.n_critic
 
+    def set_progress(self, step, images_seen):
+        if self.gamma is not None:
+            self._gamma_factor = self.gamma.factor(images_seen)
+
     def after_update(self, player):
         if player == "D":
             self.objective.update_state(*self._last_d)
+            if self.augment is not None:
+                self.augment.update_state(self._last_d[0])
         if self.tricks is not None:
             self.tricks.after_update(self, player)
 
     def stats(self):
-        return {k: float(v) for k, v in self.objective.stats().items()}
+        out = {k: float(v) for k, v in self.objective.stats().items()}
+        if self.augment is not None:
+            out.update({k: float(v) for k, v in self.augment.stats().items()})
+        if self.gamma is not None and self.gamma.cosine:
+            out["gamma_factor"] = self._gamma_factor
+        return out
 
 
 @RECIPES.register("plain", options=PlainOptions)
@@ -205,4 +256,5 @@ def build_plain(ctx: BuildContext) -> TwoPlayer:
         conditional=opts.conditional,
         reuse_fake=opts.reuse_fake,
         tricks=tricks,
+        **recipe_extras(ctx, opts),
     )

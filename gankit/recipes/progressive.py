@@ -24,22 +24,27 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
+from gankit.augment import AugmentOptions
 from gankit.data.base import Batch
 from gankit.errors import ConfigError
 from gankit.nets.base import build_networks
+from gankit.penalties import GammaScheduleOptions
 from gankit.presets import Preset
 from gankit.recipes.base import RECIPES, BuildContext
-from gankit.recipes.plain import TwoPlayer, model_spec
+from gankit.recipes.plain import TwoPlayer, model_spec, recipe_extras
 
 
 @dataclasses.dataclass
-class ProgressiveOptions:
+class ProgressiveOptions(AugmentOptions, GammaScheduleOptions):
+    # augment ... ada_p and gamma_schedule ...: as in the plain recipe (docs/relativistic.md)
     start_res: int = 4  # first resolution (a power of two >= 4)
     fade_images: int = 800_000  # images shown while a new resolution fades in
     stable_images: int = 800_000  # images shown at each resolution once faded in
     drift: float = 0.001  # drift penalty weight, used unless penalties name "drift"
 
     def check(self):
+        AugmentOptions.check(self)
+        GammaScheduleOptions.check(self)
         r = self.start_res
         if r < 4 or r & (r - 1):
             raise ConfigError(f"recipe progressive start_res={r}: must be a power of two >= 4")
@@ -83,8 +88,11 @@ class Progressive(TwoPlayer):
         fade_images: int,
         stable_images: int,
         reuse_fake: bool = True,
+        **extras,  # augment, gamma: as in TwoPlayer
     ):
-        super().__init__(G, D, objective, penalties, n_critic, conditional=False, reuse_fake=reuse_fake)
+        super().__init__(
+            G, D, objective, penalties, n_critic, conditional=False, reuse_fake=reuse_fake, **extras
+        )
         self.n_levels = G.n_levels
         self.start_level = start_res.bit_length() - 3  # 4 -> 0, 8 -> 1, ...
         self.fade_images, self.stable_images = fade_images, stable_images
@@ -114,6 +122,7 @@ class Progressive(TwoPlayer):
         self.D.set_stage(level, alpha)
 
     def set_progress(self, step: int, images_seen: int) -> None:
+        super().set_progress(step, images_seen)
         level, alpha = stage_at(
             images_seen, self.start_level, self.n_levels, self.fade_images, self.stable_images
         )
@@ -214,4 +223,5 @@ def build_progressive(ctx: BuildContext) -> Progressive:
         opts.fade_images,
         opts.stable_images,
         reuse_fake=True,
+        **recipe_extras(ctx, opts),
     )

@@ -1,0 +1,43 @@
+"""Train a gankit config for a budget of the process's CPU time (one thread), shared by the
+R3GAN and small-data benchmarks. CPU time (``time.process_time``) excludes the waiting of a
+shared machine, so runs of different objectives get the same compute."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> str:
+    for d in (ROOT.parent / "shared" / "data", ROOT.parents[1] / "shared" / "data"):
+        if d.exists():
+            return str(d)
+    return str(ROOT.parent / "shared" / "data")
+
+
+def train_for(cfg, cpu_seconds: float):
+    """(trainer, {steps, images_seen, cpu_s, wall_s}) after ``cpu_seconds`` of training."""
+    from gankit.training.trainer import Trainer
+
+    torch.set_num_threads(1)
+    trainer = Trainer(cfg)
+    cpu, wall0 = 0.0, time.perf_counter()
+    flush = torch.set_flush_denormal(True)
+    try:
+        while cpu < cpu_seconds:
+            t = time.process_time()
+            trainer.train_step()
+            cpu += time.process_time() - t
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
+    return trainer, {
+        "steps": trainer.state.step,
+        "images_seen": trainer.state.images_seen,
+        "cpu_s": round(cpu, 1),
+        "wall_s": round(time.perf_counter() - wall0, 1),
+    }
