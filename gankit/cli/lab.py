@@ -21,12 +21,20 @@ def configure(p):
         "--data", default=None, help="starting data (default 8gaussians; any toy set or dist:SPEC)"
     )
     p.add_argument("--loss", default=None, help="starting objective (default ns)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any starting setting, as in gankit train, e.g. recipe=critic or recipe.q=normal(0,2)",
+    )
     p.add_argument("--out", default="runs", metavar="DIR", help="where 'save this run' writes (default runs)")
     p.add_argument(
         "--fps", type=float, default=10.0, help="frames per second sent while training (default 10)"
     )
 
     def run(args):
+        from gankit import config as config_mod
         from gankit.errors import ConfigError
 
         try:
@@ -46,6 +54,8 @@ def configure(p):
         for key in ("data", "loss"):
             if getattr(args, key):
                 start[key] = getattr(args, key)
+        for assignment in args.set:
+            config_mod.apply_set(start, assignment)
         if not is_loopback(args.host):
             sys.stderr.write(
                 f"gankit: warning: --host {args.host} serves the lab beyond this machine: anyone who "

@@ -45,6 +45,7 @@
       const v = fields[el.name];
       if (el.type === "checkbox") el.checked = v === true;
       else el.value = v === undefined ? "" : v;
+      if (el.tagName === "SELECT" && el.selectedIndex < 0) el.selectedIndex = 0;  // e.g. recipe: plain
     }
     document.querySelectorAll(".only-critic").forEach((e) => (e.hidden = form.elements.recipe.value !== "critic"));
   }
@@ -110,6 +111,10 @@
   function line(ctx, xs, ys, xr, yr, w, h, m, colour, dash) {
     const X = (x) => m + ((x - xr[0]) / (xr[1] - xr[0] || 1)) * (w - 1.5 * m);
     const Y = (y) => h - m - ((y - yr[0]) / (yr[1] - yr[0] || 1)) * (h - 1.5 * m);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(m, m / 2, w - 1.5 * m, h - 1.5 * m);
+    ctx.clip();
     ctx.strokeStyle = colour;
     ctx.setLineDash(dash || []);
     ctx.lineWidth = 1.6;
@@ -122,7 +127,7 @@
       pen = true;
     });
     ctx.stroke();
-    ctx.setLineDash([]);
+    ctx.restore();
     return { X, Y };
   }
 
@@ -202,7 +207,8 @@
     bars(t.fake_hist, "rgba(125,60,152,0.25)");
     line(ctx, t.xs, t.p, xr, dens, W, H, m, C.real);
     if (t.q) line(ctx, t.xs, t.q, xr, dens, W, H, m, C.fake, [6, 4]);
-    const unit = t.curve_label.startsWith("D(x) = sigmoid") ? [-0.02, 1.02] : L.range([t.curve, t.optimum]);
+    const mass = t.p.map((v, i) => (v || 0) + (t.q ? t.q[i] || 0 : 0));
+    const unit = t.curve_label.startsWith("D(x) = sigmoid") ? [-0.02, 1.02] : L.centralRange([t.curve, t.optimum], mass);
     line(ctx, t.xs, t.curve, xr, unit, W, H, m, "#111");
     if (t.optimum) line(ctx, t.xs, t.optimum, xr, unit, W, H, m, C.opt, [4, 3]);
     labels(ctx, W, H, m, xr, unit);

@@ -91,6 +91,15 @@
     return [lo - p, hi + p];
   }
 
+  // range() of the curves' values where the weight is at least frac of its largest value
+  // (the optimal critic T* = f'(p/q) runs off to +-inf where p or q vanishes).
+  function centralRange(curves, weights, frac = 0.01) {
+    let top = 0;
+    for (const w of weights) if (w !== null && w > top) top = w;
+    const keep = (list) => (list || []).filter((_, i) => weights[i] !== null && weights[i] >= frac * top);
+    return range(curves.map(keep));
+  }
+
   // Short text of a number for labels.
   function fmt(v) {
     if (v === null || v === undefined || !Number.isFinite(v)) return "-";
@@ -101,7 +110,7 @@
     return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
   }
 
-  const api = { buildSettings, fieldsFromSettings, heatColour, heatScale, range, fmt, PENALTY_WEIGHT };
+  const api = { buildSettings, fieldsFromSettings, heatColour, heatScale, range, centralRange, fmt, PENALTY_WEIGHT };
   root.gankitLogic = api;
   if (typeof module !== "undefined" && module.exports) module.exports = api;
 })(typeof window !== "undefined" ? window : globalThis);
