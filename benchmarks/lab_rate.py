@@ -65,9 +65,10 @@ def listen(url: str, seconds: float) -> dict:
 def screenshot(url: str, path: str, min_step: int, size=(1280, 1000)) -> None:
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    from gankit.arena.browser import FLAGS, find_browser
+
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+        browser = pw.chromium.launch(executable_path=find_browser(), headless=True, args=list(FLAGS))
         page = browser.new_page(viewport={"width": size[0], "height": size[1]})
         page.goto(url)
         page.wait_for_function(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gankit.arena.browser import find_browser
+from gankit.arena.browser import FLAGS, find_browser
 
 BROWSER = find_browser()
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,14 +29,6 @@ pytestmark = [
     pytest.mark.skipif(
         sync_playwright is None, reason="playwright is not installed (pip install playwright)"
     ),
-]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
 ]
 # Non-white pixels of a canvas (alpha > 0 and not white), counted in the page.
 INKED = """(id) => {
@@ -81,7 +73,7 @@ def _step(page) -> int:
 def test_lab_page_trains_switches_and_saves(server, tmp_path):
     shot = Path(os.environ.get("GANKIT_LAB_SCREENSHOT", tmp_path / "lab.png"))
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=BROWSER, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=BROWSER, headless=True, args=list(FLAGS))
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             errors = []
@@ -148,6 +140,11 @@ def test_lab_page_trains_switches_and_saves(server, tmp_path):
                 page.evaluate("async () => JSON.stringify(await (await fetch('/api/state')).json())")
             )
             assert state["objective"] == "hinge"
+            second = browser.new_page()  # a second tab watches the same session
+            second.goto(server)
+            second.wait_for_function("() => Number(document.getElementById('step').textContent) > 3")
+            assert second.input_value("#loss") == "hinge"
+            second.close()
 
             # A bad value: a clear message, and the page goes on.
             page.fill("input[name=lr_g]", "-1")

@@ -135,3 +135,44 @@ def test_history_thins_and_rounded_is_json_safe():
     c = h.curves(n=4)
     assert len(c["step"]) <= 4 and c["a"] == [float(s) for s in c["step"]]
     assert F.rounded(torch.tensor([1.23456, float("nan"), float("inf")]), 2) == [1.23, None, None]
+
+
+def _objectives():
+    from gankit import registries
+
+    return registries.OBJECTIVES.names()
+
+
+@pytest.mark.parametrize("loss", _objectives())
+def test_every_objective_draws_or_says_why(loss):
+    from gankit.errors import ConfigError
+
+    try:
+        s = small(loss=loss)
+    except ConfigError as e:  # a clear refusal is fine (e.g. an energy D has no points model)
+        assert str(e) and "\n" not in str(e)
+        return
+    s.control("step", steps=2)
+    f = s.frame
+    assert f["step"] == 2 and f["objective"] == loss and f["error"] is None
+    assert len(f["heat"]["values"]) == 48 * 48 and all(v is not None for v in f["heat"]["values"])
+    assert len(f["arrows"]["push"]) == 2 * 60 and all(v is not None for v in f["arrows"]["push"])
+
+
+@pytest.mark.parametrize(
+    "tricks",
+    [
+        {"pack": 2},
+        {"minibatch_disc": 4},
+        {"mbstd": 4},
+        {"feature_matching": "replace"},
+        {"unrolled": True, "unroll_steps": 2},
+        {"hist_avg_d": 0.1},
+    ],
+)
+def test_anti_collapse_options_draw(tricks):
+    s = small(recipe_args=tricks)
+    s.control("step", steps=2)
+    f = s.frame
+    assert f["error"] is None and f["arrows"] is not None
+    assert all(v is not None for v in f["arrows"]["push"]) and any(v != 0 for v in f["arrows"]["push"])

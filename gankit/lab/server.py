@@ -67,7 +67,10 @@ def create_app(session: LabSession) -> Starlette:
         return JSONResponse(S.options())
 
     async def events(request: Request) -> Response:
-        limit = int(request.query_params.get("limit", "0") or 0)  # frames to send; 0: until closed
+        try:  # frames to send; 0: until the server stops
+            limit = int(request.query_params.get("limit", "0") or 0)
+        except ValueError:
+            return _error(GankitError("limit: expected a number of frames"))
 
         async def stream():
             session.subscribe()
