@@ -8,6 +8,15 @@ import tempfile
 from pathlib import Path
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+# Headless Chromium that reaches for nothing on the network and needs no sandbox (containers).
+FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 def find_browser() -> str | None:
@@ -27,12 +36,7 @@ def screenshot(
         cmd = [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *FLAGS,
             f"--user-data-dir={profile}",
             f"--screenshot={png.resolve()}",
             f"--window-size={size[0]},{size[1]}",

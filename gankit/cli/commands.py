@@ -1,3 +1,13 @@
 """Imports every subcommand module so each registers itself."""
 
-from gankit.cli import arena, export, fid, listing, run_commands, theory, train, translate  # noqa: F401
+from gankit.cli import (  # noqa: F401
+    arena,
+    export,
+    fid,
+    lab,
+    listing,
+    run_commands,
+    theory,
+    train,
+    translate,
+)

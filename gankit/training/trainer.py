@@ -338,6 +338,14 @@ class Trainer:
             ) from None
         self.tb = TensorBoard(self.run_dir / "tensorboard")
 
+    def save_run(self, run_dir: str | Path) -> Path:
+        """Write the current state as a new run folder (config.json, a checkpoint) that
+        ``gankit train --resume run_dir`` continues; for callers that drive ``train_step``."""
+        self.run_dir = Path(run_dir)
+        self.cfg.out = str(self.run_dir)
+        self._prepare_folder(resuming=False)
+        return self.save_checkpoint()
+
     def _set_lr(self, step: int) -> None:
         factor = lr_factor(self.cfg, step, self.budget.total(self.state)) * self.state.lr_scale
         for p, opt in self.optimizers.items():
