@@ -110,9 +110,16 @@ def test_a_budgeted_run_resumes_exactly(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_without_a_budget_the_horizon_is_steps(tmp_path):
-    t = Trainer(Config(data="8gaussians", steps=7, out=str(tmp_path / "r"), progress="none"))
-    assert t.state.horizon == 0 and t.budget.total(t.state) == 7
+def test_without_a_budget_the_run_follows_steps(tmp_path, monkeypatch):
+    monkeypatch.setattr(budget_mod, "CALIBRATE_S", 0.0)  # past calibration after 20 steps
+    monkeypatch.setattr("gankit.viz.pictures.draw_run_pictures", lambda trainer, folder: {})
+    cfg = Config(
+        data="8gaussians", steps=30, batch_size=8, n_eval=20, out=str(tmp_path / "r"), progress="none"
+    )
+    t = Trainer(cfg)
+    assert t.state.horizon == 0 and t.budget.total(t.state) == 30
+    row = t.fit(progress=False)
+    assert t.state.step == row["step"] == 30 and t.state.horizon == 0
 
 
 def test_minutes_flag_sets_the_budget(tmp_path, capsys):

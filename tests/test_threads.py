@@ -49,8 +49,17 @@ def test_registry_counts_live_trainers_only(tmp_path):
     assert threads_of_others(tmp_path) == 0
 
 
+def test_busy_cores_is_the_larger_of_registry_and_load(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "threads_of_others", lambda folder=None: 1)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.7, 0.0, 0.0))
+    assert threads.busy_cores(tmp_path) == 3
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert threads.busy_cores(tmp_path) == 1
+
+
 def test_claim_sets_torch_threads_registers_and_restores(tmp_path, monkeypatch):
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     before = torch.get_num_threads()
     with threads.claimed("dcgan", folder=tmp_path) as n:
         assert n == 2 and torch.get_num_threads() == 2

@@ -98,7 +98,7 @@ class WallBudget:
 
     def after_step(self, state, now: float, elapsed_s: float) -> bool:
         """Fix the horizon once calibrated; True when it changed."""
-        if state.horizon or self.t0 is None:
+        if self.cfg.max_wall_s <= 0 or state.horizon or self.t0 is None:
             return False
         if state.step - self.step0 < CALIBRATE_STEPS * (5 if self.agree else 1):
             return False

@@ -6,10 +6,12 @@ The rule (``choose_threads``):
 - Otherwise the model decides what it wants: an MLP's layers are too small for a second thread
   to pay for its synchronization (measured: docs/presets.md, "Threads"), so 1; convolutional
   networks use every core this process may run on.
-- The cores are shared with the other gankit trainers running on this machine: each running
-  trainer leaves an advisory file ``<tmp>/gankit-trainers/<pid>`` holding its thread count
-  (files of processes that are gone are ignored and removed), and a new trainer takes at most
-  the cores the others leave free, and at least 1.
+- The cores are shared: a new trainer takes at most the cores left free, and at least 1. Busy
+  cores are the larger of what the other running gankit trainers registered (each leaves an
+  advisory file ``<tmp>/gankit-trainers/<pid>`` holding its thread count; files of processes
+  that are gone are ignored and removed) and the 1-minute load average (any other program).
+  Oversubscribed threads spin and wait: measured on a loaded 2-core machine, the toy MLP took
+  11x longer per step at 2 threads than at 1 (benchmarks/results/threads_mlp.json).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def available_cores() -> int:
 
 
 def choose_threads(model: str, cores: int, taken_by_others: int, explicit: int = 0) -> int:
-    """Threads for a trainer of ``model`` with ``cores`` cores of which other trainers use
-    ``taken_by_others``; ``explicit`` (>= 1) wins."""
+    """Threads for a trainer of ``model`` with ``cores`` cores of which ``taken_by_others`` are
+    busy; ``explicit`` (>= 1) wins."""
     if explicit >= 1:
         return explicit
     want = 1 if model in ONE_THREAD_MODELS else cores
@@ -71,13 +73,22 @@ def threads_of_others(folder: Path | None = None) -> int:
     return total
 
 
+def busy_cores(folder: Path | None = None) -> int:
+    """Cores in use by others: the other trainers' threads, or the load average if higher."""
+    try:
+        load = int(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        load = 0
+    return max(threads_of_others(folder), load)
+
+
 @contextlib.contextmanager
 def claimed(model: str, explicit: int = 0, folder: Path | None = None):
     """Set torch's thread count by the rule, registered for the duration; yields the count."""
     import torch
 
     folder = folder or registry_dir()
-    n = choose_threads(model, available_cores(), threads_of_others(folder), explicit)
+    n = choose_threads(model, available_cores(), busy_cores(folder), explicit)
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     mine = folder / str(os.getpid())
