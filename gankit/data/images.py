@@ -303,9 +303,8 @@ class ImageDataset(Dataset):
         )
 
     def main_metric(self):
-        return {"mnist": "fid_lenet", "fashion-mnist": "fid_lenet", "stacked-mnist": "modes_stacked"}.get(
-            self.key
-        )
+        main = {"mnist": "fid_lenet", "fashion-mnist": "fid_lenet", "stacked-mnist": "modes_stacked"}
+        return main.get(self.key, "kid_pixels16")  # folders, CIFAR-10: no trained classifier
 
 
 # --- MNIST and Fashion-MNIST ------------------------------------------------------------------
