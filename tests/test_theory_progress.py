@@ -44,3 +44,13 @@ def test_quiet_under_gankit_progress_none(monkeypatch, tmp_path, capsys):
     argv = ["divergence", "--f", "kl", "--steps", "3", "--batch-size", "64", "--width", "8"]
     assert main([*argv, "--out", str(tmp_path / "d")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_stage_bar_reaches_its_total_when_the_work_ends(capsys):
+    from gankit.training.progress import StageBar
+
+    with StageBar(2, "modes", mode="bar", unit="divergence") as bar:
+        bar.stage(0, "kl", "game step 1/1")
+        bar.stage(1, "tv", "exact minimum: start 1/1, 3 evals")
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("modes: 2/2 divergences"), last

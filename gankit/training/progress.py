@@ -193,12 +193,14 @@ class StageBar:
         else:
             print(f"{self.desc} {index + 1}/{self.total} {name}: {text}", file=sys.stderr, flush=True)
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
         if self.bar is not None:
+            if finished and self.done < self.total:
+                self.bar.update(self.total - self.done)
             self.bar.close()
 
     def __enter__(self) -> StageBar:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(finished=exc_type is None)
