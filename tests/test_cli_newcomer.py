@@ -163,6 +163,10 @@ def test_every_option_of_every_command_explains_itself(capsys):
     assert "(default: None)" not in text
     assert "one of adam, rmsprop, sgd" in text and "one of stop, rollback" in text
     assert "from the preset/recommended defaults" in text
+    flat = " ".join(text.split())
+    for names in ("began, fgan-gan", "wgan, wgan-gp", "dcgan, lucic, mlp", "cyclegan, gaussian-fit, infogan"):
+        assert names in flat, names  # the registered names of --loss, --model, --recipe
+    assert "dragan, drift, gp, gp-one-sided, r1" in flat and "25gaussians, 8gaussians" in flat
 
 
 def test_version(capsys, monkeypatch):
