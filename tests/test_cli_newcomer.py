@@ -163,6 +163,10 @@ def test_every_option_of_every_command_explains_itself(capsys):
     assert "(default: None)" not in text
     assert "one of adam, rmsprop, sgd" in text and "one of stop, rollback" in text
     assert "from the preset/recommended defaults" in text
+    flat = " ".join(text.split())
+    for names in ("began, fgan-gan", "wgan, wgan-gp", "dcgan, lucic, mlp", "cyclegan, gaussian-fit, infogan"):
+        assert names in flat, names  # the registered names of --loss, --model, --recipe
+    assert "dragan, drift, gp, gp-one-sided, r1" in flat and "25gaussians, 8gaussians" in flat
 
 
 def test_version(capsys, monkeypatch):
@@ -222,3 +226,12 @@ def test_weights_given_a_checkpoint_points_to_the_run_folder(tiny_run, tmp_path,
     pt = sorted((tiny_run / "checkpoints").glob("*.pt"))[-1]
     assert main(["sample", "--weights", str(pt), "-n", "4", "-o", str(tmp_path / "s.npy")]) == 2
     one_error_line(capsys, "training checkpoint", f"gankit sample {tiny_run}", "gankit export")
+
+
+def test_out_of_memory_outside_training_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
+    def huge(self, n, seed=0, y=None):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 8e10 bytes.")
+
+    monkeypatch.setattr(Trainer, "sample", huge)
+    assert main(["sample", str(tiny_run), "-n", "10000000", "-o", str(tmp_path / "s.npy")]) == 2
+    one_error_line(capsys, "out of memory", "a smaller -n")

@@ -112,9 +112,14 @@ def test_evaluate_images_stacked_mnist_modes(data_dir):
     assert out["n_fake"] == 200
 
 
-def test_evaluate_images_without_a_classifier_reports_only_counts():
+def test_evaluate_images_without_a_classifier_reports_pixel_kid_only():
     x = torch.zeros(8, 3, 32, 32)
-    assert evaluate_images("cifar10", x, x) == {"n_fake": 8, "n_real": 8, "reference_split": "test"}
+    out = evaluate_images("cifar10", x, x)
+    assert set(out) == {"n_fake", "n_real", "reference_split", "kid_pixels16", "kid_pixels16_std"}
+    assert (out["n_fake"], out["n_real"], out["reference_split"]) == (8, 8, "test")
+    # all features 0: every kernel value is 1, so MMD^2 = 1 + 1 - 2 = 0 (tests/test_pixel_metrics.py
+    # checks other values against a hand computation)
+    assert out["kid_pixels16"] == pytest.approx(0.0, abs=1e-12) and out["kid_pixels16_std"] == 0.0
 
 
 def test_non_finite_images_give_nan_metrics():

@@ -26,7 +26,7 @@ h1{font-size:1.6em;margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid 
 .meta{color:#555;font-size:.92em}
 table{border-collapse:collapse;margin:12px 0}th,td{padding:5px 10px;white-space:nowrap;border-bottom:1px solid #e4e4e4;text-align:right}
 th{white-space:normal;background:#f4f4f6;position:sticky;top:0}td.l,th.l{text-align:left}
-tr:hover td{background:#fafafc}.bad{color:#b00020;font-weight:600}.ok{color:#16723a}
+tr:hover td{background:#fafafc}.bad{color:#b00020;font-weight:600}.ok{color:#16723a}.warn{color:#8a5a00}
 .samples td{vertical-align:top;text-align:center;font-size:.85em}
 .samples img{width:260px;height:auto;border:1px solid #ddd;border-radius:4px}
 img.fig{max-width:100%;height:auto}
@@ -99,7 +99,7 @@ def curves_figure(results: dict[str, Any], metric: str) -> bytes | None:
         for run in results["runs"]:
             if run["loss"] != loss:
                 continue
-            pts = [(p["wall_s"], p[metric]) for p in run["curve"] if p.get(metric) is not None]
+            pts = [(p["wall_s"], p[metric]) for p in after_step_0(run["curve"]) if p.get(metric) is not None]
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker=".", ms=3, lw=1, color=colors[loss], alpha=0.85)
         ax.set_title(loss, fontsize=9)
@@ -115,11 +115,19 @@ def curves_figure(results: dict[str, Any], metric: str) -> bytes | None:
     return fig_png(fig)
 
 
+def after_step_0(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluations after step 0. The untrained generator's values are no baseline to read a
+    curve against: on ``grid`` it sits on the centre mode, so its hq_fraction is near 1 and the
+    curve would seem to fall as training spreads the samples out. They stay in results.json."""
+    later = [p for p in curve if p.get("step", 0) > 0]
+    return later or curve
+
+
 def median_curve(runs: list[dict[str, Any]], metric: str) -> list[tuple[float, float]]:
     """Median over seeds at each evaluated step, at the seeds' median wall time."""
     by_step: dict[int, list[tuple[float, float]]] = {}
     for run in runs:
-        for p in run["curve"]:
+        for p in after_step_0(run["curve"]):
             if p.get(metric) is not None and p.get("wall_s") is not None:
                 by_step.setdefault(p["step"], []).append((p["wall_s"], p[metric]))
     return [
@@ -129,7 +137,7 @@ def median_curve(runs: list[dict[str, Any]], metric: str) -> list[tuple[float, f
 
 
 def _flags(e: dict[str, Any]) -> str:
-    tags = [f"{e[k]} {k}" for k in ("diverged", "collapsed") if e[k]]
+    tags = [f"{e[k]} {k.replace('_', '-')}" for k in ("diverged", "collapsed", "off_mode") if e.get(k)]
     return f" ({', '.join(tags)} of {e['n_runs']})" if tags else ""
 
 
@@ -178,7 +186,8 @@ def _ranking_table(results: dict[str, Any]) -> str:
     head = "".join(f"<th>{esc(k)} median</th><th>{esc(k)} min-max</th>" for k in keys)
     out = [
         f"<table><tr><th>rank</th><th class=l>objective</th>{head}<th>reached target</th>"
-        "<th>median time to target (s)</th><th>images/s</th><th>diverged</th><th>collapsed</th></tr>"
+        "<th>median time to target (s)</th><th>images/s</th><th>diverged</th><th>collapsed</th>"
+        "<th>off-mode</th></tr>"
     ]
     for e in results["ranking"]:
         cells = "".join(
@@ -191,7 +200,8 @@ def _ranking_table(results: dict[str, Any]) -> str:
         out.append(
             f"<tr><td>{e['rank']}</td><td class=l>{esc(e['loss'])}</td>{cells}"
             f"<td>{e['reached_target']}/{e['n_runs']}</td><td>{esc(fmt(e['median_time_to_target_s']))}</td>"
-            f"<td>{esc(fmt_rate(e['median_images_per_s']))}</td><td>{div}/{n}</td><td>{col}/{n}</td></tr>"
+            f"<td>{esc(fmt_rate(e['median_images_per_s']))}</td><td>{div}/{n}</td><td>{col}/{n}</td>"
+            f"<td>{e.get('off_mode', 0)}/{n}</td></tr>"
         )
     out.append("</table>")
     return "\n".join(out)
@@ -201,11 +211,15 @@ def _run_caption(run: dict[str, Any], keys: list[str]) -> str:
     parts = [f"{esc(k)} {esc(fmt(run['final'].get(k)))}" for k in keys]
     state = run["status"]
     cls = "ok" if state == "finished" and not run["diverged"] and not run["collapsed"] else "bad"
+    if cls == "ok" and run.get("off_mode"):
+        cls = "warn"
     flags = [state]
     if run["diverged"] and state != "diverged":
         flags.append("diverged")
     if run["collapsed"]:
         flags.append("collapsed")
+    if run.get("off_mode"):  # not converged: said plainly, not flagged as a failure
+        flags.append("off-mode, too early to judge collapse")
     return (
         f"<div><b>seed {esc(run['seed'])}</b> &middot; <span class={cls}>{esc(', '.join(flags))}</span>"
         f"<br>{', '.join(parts)}<br>step {esc(run['steps_done'])}, {esc(fmt(run['wall_s']))} s</div>"
@@ -274,8 +288,11 @@ written {esc(time.strftime("%Y-%m-%d %H:%M:%S"))}</p>
 <h2>Ranking</h2>
 <p class=note>Ordered by the median over seeds of {esc(", ".join(keys) or "nothing")} (then the next key).
 Target: {esc(target.get("description", "none"))}. A diverged run (NaN/inf) counts as the worst value.
-Collapsed: at the end, fewer than half of the run's best number of modes, or hq_fraction &lt; 0.1.
-Images/s include evaluation time.</p>
+Collapsed: samples on the data at the end (hq_fraction &ge; 0.1) yet fewer than half of the modes
+the run had found after step 0. Off-mode: hq_fraction &lt; 0.1 at the end, almost no sample near
+any mode; such a run has not converged enough to judge collapse (common in short runs).
+Images/s include evaluation time. Curves start after step 0 (the untrained generator; on grid it
+sits on the centre mode, with hq_fraction near 1); its values are in results.json.</p>
 {_ranking_table(results)}
 <img class=fig alt="summary" src="{png_uri(summary_png)}">
 <h2>Curves</h2>

@@ -5,9 +5,12 @@ Definitions (also in docs/arena.md):
 - **diverged**: the worker stopped on a :class:`DivergenceError` (a loss or the weights became
   NaN/inf), or the last evaluation holds a non-finite loss or main metric.
 - **collapsed** (only for data with a mode count, e.g. ``ring``, ``grid``, ``25gaussians``): not
-  diverged, and at the end either ``modes`` is below half of the run's best ``modes`` (it lost
-  modes and did not recover them) or ``hq_fraction < 0.1`` (almost no sample near any mode).
-  ``null`` for data without modes.
+  diverged, its samples on the data at the end (``hq_fraction >= 0.1``), and its final ``modes``
+  below half of its best ``modes`` after step 0 (it had found modes and lost them). A run whose
+  final ``hq_fraction`` is below 0.1 is **off-mode**: almost no sample lies near any mode, it has
+  not converged enough to judge collapse, and ``collapsed`` is ``null`` with the reason in
+  ``collapse_reason``. Step 0 is left out of the best: the untrained generator sits at the
+  origin, on ``grid``'s centre mode. ``null`` for data without modes.
 - **time to target**: the wall time and step of the first evaluation that meets the target:
   all modes covered (``modes == modes_total``) for mode data, or ``METRIC<=V`` / ``METRIC>=V``
   given with ``--target``; ``null`` if never met.
@@ -100,15 +103,18 @@ def run_result(spec: ArenaSpec, loss: str, seed: int, target) -> dict[str, Any]:
     keys = rank_keys(main, final, spec.rank_by)
     nonfinite = [k for k in ("loss_d", "loss_g", *keys) if k in final and not is_finite(final[k])]
     diverged = state == "diverged" or bool(nonfinite)
-    collapsed, reason = None, None
+    collapsed, reason, off_mode = None, None, False
     if "modes" in final and not diverged and rows:
-        best = max((r["modes"] for r in rows if is_finite(r.get("modes"))), default=0)
+        trained = [r["modes"] for r in rows if r.get("step", 0) > 0 and is_finite(r.get("modes"))]
+        best = max(trained, default=0)
         hq = final.get("hq_fraction")
-        collapsed = False
-        if is_finite(final.get("modes")) and final["modes"] < COLLAPSE_DROP * best:
-            collapsed, reason = True, f"modes fell from {best} to {final['modes']}"
-        elif is_finite(hq) and hq < COLLAPSE_HQ:
-            collapsed, reason = True, f"hq_fraction {hq:.3f} < {COLLAPSE_HQ}"
+        if is_finite(hq) and hq < COLLAPSE_HQ:
+            off_mode = True
+            reason = f"hq_fraction {hq:.3f} < {COLLAPSE_HQ}: off-mode, too early to judge collapse"
+        else:
+            collapsed = False
+            if is_finite(final.get("modes")) and final["modes"] < COLLAPSE_DROP * best:
+                collapsed, reason = True, f"modes fell from {best} to {final['modes']}"
     hit = next((r for r in rows if meets(r, target)), None)
     wall = final.get("wall_s")
     images = final.get("images_seen", 0)
@@ -130,6 +136,7 @@ def run_result(spec: ArenaSpec, loss: str, seed: int, target) -> dict[str, Any]:
         "final": {k: v for k, v in final.items() if k not in ("step", "images_seen", "wall_s")},
         "diverged": diverged,
         "collapsed": collapsed,
+        "off_mode": off_mode,
         "collapse_reason": reason,
         "time_to_target_s": hit["wall_s"] if hit else None,
         "steps_to_target": hit["step"] if hit else None,
@@ -177,6 +184,7 @@ def ranking(runs: list[dict[str, Any]], losses: list[str], keys: list[str]) -> l
                 entry["median"][k] = entry["min"][k] = entry["max"][k] = entry["std"][k] = None
         entry["diverged"] = sum(r["diverged"] for r in mine)
         entry["collapsed"] = sum(bool(r["collapsed"]) for r in mine)
+        entry["off_mode"] = sum(bool(r.get("off_mode")) for r in mine)
         ttt = [r["time_to_target_s"] for r in mine]
         entry["reached_target"] = sum(t is not None for t in ttt)
         # median over seeds, a seed that never reached the target counting as infinitely slow

@@ -218,6 +218,20 @@ def train_one(cfg_dict: dict[str, Any], action: str) -> dict[str, Any]:
     return status
 
 
+def earlier_losses(spec: ArenaSpec) -> list[str]:
+    """Objectives with run folders in ``OUT/runs`` (from earlier invocations) that ``spec`` does
+    not list, in name order: a rerun with fewer ``--losses`` keeps their results."""
+    from gankit import registries
+
+    found = set()
+    folder = Path(spec.out) / "runs"
+    for run_dir in folder.iterdir() if folder.is_dir() else []:
+        loss, sep, seed = run_dir.name.rpartition("-s")
+        if sep and seed.isdigit() and run_dir.is_dir() and loss in registries.OBJECTIVES:
+            found.add(loss)
+    return sorted(found - set(spec.losses))
+
+
 def settings_of(spec: ArenaSpec) -> dict[str, Any]:
     """What must match when an arena folder is reused (losses, seeds and steps may change)."""
     return {"data": spec.data, "model": spec.model, "sets": list(spec.sets)}

@@ -80,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(e, "exit_code", 2)  # 130/143: stopped by SIGINT/SIGTERM after a checkpoint
         sys.stderr.write(f"gankit: {'error' if code == 2 else 'stopped'}: {e}\n")
         return code
+    except (MemoryError, RuntimeError) as e:  # training says more (faults.out_of_memory)
+        from gankit.training.faults import is_out_of_memory
+
+        if not is_out_of_memory(e):
+            raise
+        sys.stderr.write(
+            "gankit: error: out of memory; ask for less at once: a smaller -n, --n, --n-eval or --batch-size\n"
+        )
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("gankit: interrupted\n")
         return 130

@@ -75,6 +75,7 @@ def configure(p):
             print(
                 f"{e['rank']:>3}. {e['loss']:<14} {meds}  diverged {e['diverged']}/{e['n_runs']}"
                 f"  collapsed {e['collapsed']}/{e['n_runs']}"
+                + (f"  off-mode {e['off_mode']}/{e['n_runs']}" if e.get("off_mode") else "")
             )
         print(f"report: {os.path.join(spec.out, 'report.html')}")
         return 0

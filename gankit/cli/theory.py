@@ -1,6 +1,7 @@
 """The theory lab's commands: ``divergence``, ``optimal-d``, ``mle-vs-kl`` and ``modes``.
 
-Each writes ``result.json`` and ``result.png`` into ``--out`` (default
+Each shows its progress on stderr (a bar on a terminal, lines otherwise; ``$GANKIT_PROGRESS``
+chooses, as for training), writes ``result.json`` and ``result.png`` into ``--out`` (default
 ``runs/theory-<command>-<time>``) and prints a short table; ``--json`` prints the JSON instead.
 """
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 from gankit.cli import command
+from gankit.training.progress import Progress, StageBar
 
 PAIR = ("normal(0,1)", "normal(1,1.1)")
 BIMODAL = "mix(0.4*normal(-2,0.5),0.6*normal(2,0.5))"
@@ -104,7 +106,8 @@ def configure_divergence(p):
         parse_spec(args.p), parse_spec(args.q)
         budget = _budget(args)
         out = _out_dir(args, "divergence")
-        r = estimate_divergence(args.f, args.p, args.q, budget)
+        with Progress(budget.steps, 0, desc=f"divergence {args.f}") as bar:
+            r = estimate_divergence(args.f, args.p, args.q, budget, lambda step, logs: bar.update(step))
         table = [
             ("divergence", "exact", "estimate", "abs_error", "rel_error", "critic_sup_error", "seconds"),
             (
@@ -136,7 +139,8 @@ def configure_optimal_d(p):
         parse_spec(args.p), parse_spec(args.q)
         budget = _budget(args)
         out = _out_dir(args, "optimal-d")
-        r = optimal_discriminator(args.p, args.q, budget)
+        with Progress(budget.steps, 0, desc="optimal-d") as bar:
+            r = optimal_discriminator(args.p, args.q, budget, lambda step, logs: bar.update(step))
         table = [
             ("sup|D - D*|", "V(D)", "-log4 + 2 JSD", "gap", "seconds"),
             (
@@ -169,7 +173,16 @@ def configure_mle(p):
         from gankit.theory.mle import mle_vs_kl
         from gankit.theory.plots import plot_mle
 
-        r = mle_vs_kl(args.p, k=args.k, n_train=args.n, n_test=args.n_test, iters=args.iters, seed=args.seed)
+        with Progress(args.iters + 1, 0, desc="mle-vs-kl", unit="iter") as bar:
+            r = mle_vs_kl(
+                args.p,
+                k=args.k,
+                n_train=args.n,
+                n_test=args.n_test,
+                iters=args.iters,
+                seed=args.seed,
+                on_iter=lambda it: bar.update(it + 1),
+            )
         out = _out_dir(args, "mle-vs-kl")
         table = [("iter", "loglik_train", "loglik_test", "-loglik_test-H", "KL exact", "loglik gap")]
         rows = r["rows"]
@@ -226,7 +239,8 @@ def configure_modes(p):
             raise ConfigError("--steps and --batch-size must be >= 1")
         budget = GameBudget(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
         out = _out_dir(args, "modes")
-        r = modes(args.p, names, budget)
+        with StageBar(len(names), "modes", unit="divergence") as bar:
+            r = modes(args.p, names, budget, report=bar.stage)
         keys = (
             "game_mean",
             "game_std",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -103,7 +104,27 @@ def flag_help(name: str, default) -> str:
     return f"{text} (default: {meaning})".replace("%", "%%")
 
 
+class RegisteredNamesHelp(argparse.HelpFormatter):
+    """Help that lists the registered names of --data, --model, --loss, --recipe and --penalty.
+    They are read when help is printed: the registries import torch, which building the parser
+    for every command must not."""
+
+    KINDS = {"data": "data", "model": "model", "loss": "loss", "recipe": "recipe", "penalties": "penalty"}
+
+    def _get_help_string(self, action):
+        text = super()._get_help_string(action)
+        kind = self.KINDS.get(action.dest)
+        if kind and action.option_strings:
+            from gankit import registries
+
+            names = f"; one of {', '.join(registries.BY_KIND[kind].names())}"
+            cut = text.find(" (default:")
+            text = text + names if cut < 0 else text[:cut] + names + text[cut:]
+        return text
+
+
 def add_config_flags(p):
+    p.formatter_class = RegisteredNamesHelp
     fields = {f.name: f for f in dataclasses.fields(config_mod.Config)}
     for name in COMMON:
         f = fields[name]
@@ -122,14 +143,16 @@ def add_config_flags(p):
         dest="penalties",
         default=None,
         metavar="NAME=W,...",
-        help="penalties on D, e.g. gp=10 or r1=1,drift=0.001; none to disable",
+        help="penalties on D, e.g. gp=10 or r1=1,drift=0.001; none to disable "
+        f"(default: {FROM_PRESET}: the objective's, gp=10 for wgan-gp, none for most)",
     )
     p.add_argument(
         "--image-size",
         dest="image_size",
         default=None,
         metavar="N",
-        help="image datasets: resize and centre-crop to N x N (sets data.image_size)",
+        help="image datasets: resize and centre-crop to N x N (sets data.image_size; default: the "
+        "dataset's own size, 28 for MNIST)",
     )
     p.add_argument(
         "--minutes",

@@ -75,16 +75,26 @@ def verify(path: Path, spec: RemoteFile) -> None:
         )
 
 
+def open_url(url: str, timeout: float = 30.0):
+    """The network: a response with ``read(n)`` and ``headers`` (tests put a fake here)."""
+    req = urllib.request.Request(url, headers={"User-Agent": "gankit"})
+    return urllib.request.urlopen(req, timeout=timeout)
+
+
 def _download_one(url: str, dest: Path, spec: RemoteFile, timeout: float = 30.0) -> None:
     """Stream ``url`` into ``dest`` (via a temporary file) with a progress bar, then verify."""
     from tqdm.auto import tqdm
 
+    from gankit.training.progress import resolve_mode
+
     tmp = dest.with_name(f".{dest.name}.part")
-    req = urllib.request.Request(url, headers={"User-Agent": "gankit"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as out:
+        with open_url(url, timeout) as resp, open(tmp, "wb") as out:
             total = int(resp.headers.get("Content-Length") or spec.size or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, leave=False) as bar:
+            quiet = resolve_mode("auto") == "none"  # GANKIT_PROGRESS=none
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=spec.name, leave=False, disable=quiet
+            ) as bar:
                 while block := resp.read(1 << 16):
                     out.write(block)
                     bar.update(len(block))

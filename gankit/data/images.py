@@ -31,7 +31,13 @@ from gankit.presets import Preset
 SPLITS = ("train", "test")
 
 # --- file lists with the published checksums ------------------------------------------------
-_MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+# Maintained copies of the original files, tried in order and checked against the checksums
+# below: PyTorch's (torchvision's first mirror) and the CVDF's (TensorFlow's). yann.lecun.com
+# refuses many clients (HTTP 403) and is not tried.
+_MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
 _FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 
 IDX_FILES = {
@@ -298,9 +304,8 @@ class ImageDataset(Dataset):
         )
 
     def main_metric(self):
-        return {"mnist": "fid_lenet", "fashion-mnist": "fid_lenet", "stacked-mnist": "modes_stacked"}.get(
-            self.key
-        )
+        main = {"mnist": "fid_lenet", "fashion-mnist": "fid_lenet", "stacked-mnist": "modes_stacked"}
+        return main.get(self.key, "kid_pixels16")  # folders, CIFAR-10: no trained classifier
 
 
 # --- MNIST and Fashion-MNIST ------------------------------------------------------------------

@@ -115,14 +115,17 @@ def central_mask(
     return mask
 
 
-def estimate_divergence(name: str, p_spec: str, q_spec: str, budget: CriticBudget | None = None) -> dict:
-    """Train the f-GAN critic for ``name`` between P and Q; the estimate beside the exact value."""
+def estimate_divergence(
+    name: str, p_spec: str, q_spec: str, budget: CriticBudget | None = None, on_step=None
+) -> dict:
+    """Train the f-GAN critic for ``name`` between P and Q; the estimate beside the exact value.
+    ``on_step(step, logs)`` is called after every critic update (progress display)."""
     budget = budget or CriticBudget()
     div = get_divergence(name)
     P, Q = parse_spec(p_spec), parse_spec(q_spec)
     exact, method = exact_divergence(name, P, Q)
     t0 = time.perf_counter()
-    trainer = train_critic(f"fgan-{name}", p_spec, q_spec, budget)
+    trainer = train_critic(f"fgan-{name}", p_spec, q_spec, budget, on_step)
     train_s = time.perf_counter() - t0
     x, w, how = evaluation_grid(P, Q)
     lp, lq = P.log_prob(x), Q.log_prob(x)
@@ -156,12 +159,13 @@ def estimate_divergence(name: str, p_spec: str, q_spec: str, budget: CriticBudge
     }
 
 
-def optimal_discriminator(p_spec: str, q_spec: str, budget: CriticBudget | None = None) -> dict:
-    """Train the minimax discriminator between P and Q; compare with D* = p/(p+q)."""
+def optimal_discriminator(p_spec: str, q_spec: str, budget: CriticBudget | None = None, on_step=None) -> dict:
+    """Train the minimax discriminator between P and Q; compare with D* = p/(p+q).
+    ``on_step(step, logs)`` is called after every update (progress display)."""
     budget = budget or CriticBudget()
     P, Q = parse_spec(p_spec), parse_spec(q_spec)
     t0 = time.perf_counter()
-    trainer = train_critic("minimax", p_spec, q_spec, budget)
+    trainer = train_critic("minimax", p_spec, q_spec, budget, on_step)
     train_s = time.perf_counter() - t0
     x, w, how = evaluation_grid(P, Q)
     lp, lq = P.log_prob(x), Q.log_prob(x)

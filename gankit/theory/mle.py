@@ -46,10 +46,17 @@ def entropy(P: Distribution) -> float:
 
 
 def mle_vs_kl(
-    p_spec: str, k: int = 2, n_train: int = 2000, n_test: int = 100_000, iters: int = 30, seed: int = 0
+    p_spec: str,
+    k: int = 2,
+    n_train: int = 2000,
+    n_test: int = 100_000,
+    iters: int = 30,
+    seed: int = 0,
+    on_iter=None,
 ) -> dict:
     """EM fit of a k-component mixture to n_train samples of P; per iterate the average
-    log-likelihoods (train, fresh test sample), the exact KL(P||model) and cross-entropy."""
+    log-likelihoods (train, fresh test sample), the exact KL(P||model) and cross-entropy.
+    ``on_iter(it)`` is called after each of the ``iters + 1`` iterates (progress display)."""
     P = parse_spec(p_spec)
     if P.dim != 1:
         raise ConfigError(f"mle-vs-kl fits 1-D mixtures; --p {p_spec!r} is {P.dim}-D")
@@ -94,6 +101,8 @@ def mle_vs_kl(
             }
         )
         fits.append(model.spec())
+        if on_iter is not None:
+            on_iter(it)
     return {
         "p": P.spec(),
         "k": k,

@@ -50,19 +50,31 @@ def divergence_to_normal(name: str, P: Distribution, mean: float, log_std: float
     return grid_divergence(div, P, Q, panels=300, order=8, box=box)
 
 
-def exact_minimizer(name: str, P: Distribution, starts: list[tuple[float, float]] | None = None) -> dict:
+def exact_minimizer(
+    name: str, P: Distribution, starts: list[tuple[float, float]] | None = None, on_eval=None
+) -> dict:
     """argmin over (mean, log std) of D_f(P||N(mean, std^2)): best of Nelder-Mead runs from
-    ``starts`` (mean, log std); by default from each mixture component and P's moments."""
+    ``starts`` (mean, log std); by default from each mixture component and P's moments.
+    ``on_eval(start, n_starts, evaluations)`` is called after each evaluation of D_f."""
     if starts is None:
         comps = getattr(P, "components", [P])
         starts = [(c.mean, math.log(c.std)) if isinstance(c, Normal) else (0.0, 0.0) for c in comps]
         x = P.sample(20000, torch.Generator().manual_seed(0))[:, 0]
         starts.append((float(x.mean()), math.log(float(x.std()))))
     best = None
-    for s in starts:
+    for i, s in enumerate(starts):
+        count = [0]
+
+        def objective(th, i=i, count=count):
+            value = divergence_to_normal(name, P, th[0], th[1])
+            count[0] += 1
+            if on_eval is not None:
+                on_eval(i, len(starts), count[0])
+            return value
+
         with np.errstate(invalid="ignore"):  # inf - inf in the simplex where D_f is infinite
             res = optimize.minimize(
-                lambda th: divergence_to_normal(name, P, th[0], th[1]),
+                objective,
                 np.array(s),
                 method="Nelder-Mead",
                 options={"xatol": 1e-5, "fatol": 1e-9, "maxiter": 400},
@@ -95,14 +107,17 @@ def game_config(name: str, p_spec: str, budget: GameBudget) -> Config:
     )
 
 
-def fit_by_game(name: str, p_spec: str, budget: GameBudget) -> dict:
-    """Train the saddle-form f-GAN game of a learnable Gaussian against P; the fitted (mean, std)."""
+def fit_by_game(name: str, p_spec: str, budget: GameBudget, on_step=None) -> dict:
+    """Train the saddle-form f-GAN game of a learnable Gaussian against P; the fitted (mean, std).
+    ``on_step(step)`` is called after every generator update."""
     from gankit.training.trainer import Trainer
 
     trainer = Trainer(game_config(name, p_spec, budget))
     path = []
     for _ in range(budget.steps):
         trainer.train_step()
+        if on_step is not None:
+            on_step(trainer.state.step)
         if trainer.state.step % max(1, budget.steps // 50) == 0:
             path.append(_fitted(trainer.recipe.G))
     mean, std = _fitted(trainer.recipe.G)
@@ -114,21 +129,32 @@ def _fitted(G) -> tuple[float, float]:
     return float(G.mean[0]), float(G.log_std[0].exp())
 
 
-def modes(p_spec: str, names: list[str], budget: GameBudget | None = None) -> dict:
-    """For each divergence: the game's fit and the exact minimizer, with D_f at both."""
+def modes(p_spec: str, names: list[str], budget: GameBudget | None = None, report=None) -> dict:
+    """For each divergence: the game's fit and the exact minimizer, with D_f at both.
+    ``report(index, name, stage)`` is called as the work goes on (progress display): ``stage``
+    says which part runs, e.g. ``game step 300/1500`` or ``exact minimum: start 2/4, 57 evals``."""
     budget = budget or GameBudget()
     P = parse_spec(p_spec)
     if P.dim != 1:
         raise ConfigError(f"modes fits a 1-D Gaussian; --p {p_spec!r} is {P.dim}-D")
     rows = []
-    for name in names:
+    say = report or (lambda index, name, stage: None)
+    for index, name in enumerate(names):
         get_divergence(name)
         t0 = time.perf_counter()
-        game = fit_by_game(name, p_spec, budget)
+        game = fit_by_game(
+            name, p_spec, budget, lambda s, i=index, n=name: say(i, n, f"game step {s}/{budget.steps}")
+        )
         train_s = time.perf_counter() - t0
-        exact = exact_minimizer(name, P)
+
+        def evals(what, i=index, n=name):
+            return lambda k, starts, count: say(i, n, f"{what}: start {k + 1}/{starts}, {count} evals")
+
+        exact = exact_minimizer(name, P, on_eval=evals("exact minimum"))
         # The minimizer a local method reaches from the game's own starting point.
-        local = exact_minimizer(name, P, [(budget.init_mean, math.log(budget.init_std))])
+        local = exact_minimizer(
+            name, P, [(budget.init_mean, math.log(budget.init_std))], on_eval=evals("local minimum")
+        )
         rows.append(
             {
                 "divergence": name,

@@ -160,3 +160,54 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class StageBar:
+    """Progress over a few long items (the divergences of ``gankit modes``), each running
+    through stages reported as text: ``stage(index, name, text)`` as the work goes on."""
+
+    def __init__(self, total: int, desc: str, mode: str = "auto", unit: str = "item"):
+        self.mode = resolve_mode(mode)
+        self.total, self.desc = total, desc
+        self.done = 0
+        self.shown: tuple[int, float] = (-1, -float("inf"))  # (item, time) of the last refresh
+        self.bar = None
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                desc=desc,
+                unit=unit,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s [{elapsed}<{remaining}{postfix}]",
+            )
+
+    def stage(self, index: int, name: str, text: str) -> None:
+        if self.mode == "none":
+            return
+        if index > self.done and self.bar is not None:
+            self.bar.update(index - self.done)
+        self.done = max(self.done, index)
+        now = time.perf_counter()
+        every = BAR_REFRESH_S / 2 if self.bar is not None else LINE_EVERY_S
+        if index == self.shown[0] and now - self.shown[1] < every:
+            return
+        self.shown = (index, now)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{name}: {text}")
+        else:
+            print(f"{self.desc} {index + 1}/{self.total} {name}: {text}", file=sys.stderr, flush=True)
+
+    def close(self, finished: bool = False) -> None:
+        if self.bar is not None:
+            if finished and self.done < self.total:
+                self.bar.update(self.total - self.done)
+            self.bar.close()
+
+    def __enter__(self) -> StageBar:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(finished=exc_type is None)

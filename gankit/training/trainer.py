@@ -457,9 +457,8 @@ class Trainer:
                 values[f"{main}@{last_row['step']}"] = last_row[main]
             return values
 
-        stop = faults.StopSignals(
-            announce=self.is_main
-        ).install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
+        # SIGINT/SIGTERM: acknowledged at once, a checkpoint at the next step boundary
+        stop = faults.StopSignals(announce=self.is_main).install()
         # Denormal floats (weights and Adam moments decaying towards 0) make CPU kernels slower
         # and slower as training goes on; flushing them to zero keeps the rate. Process-wide
         # state, so it is switched off again when fit returns.
