@@ -210,6 +210,7 @@ def test_arena_rank_by_an_inception_metric():
         ("mixed", "images of different sizes"),
         ("too_many", "holds only 30 images"),
         ("bad_split", "split 'valid'"),
+        ("no_split", "give a split, e.g. mnist:test"),
         ("bad_float", "float images must lie in [-1, 1]"),
         ("one_side", "give A and B"),
     ],
@@ -228,6 +229,7 @@ def test_bad_inputs_get_one_line_and_exit_2(fake_net, tmp_path, capsys, case, ne
         "mixed": [str(tmp_path / "mixed"), ok],
         "too_many": [ok, ok, "--n", "31"],
         "bad_split": ["mnist:valid", ok],
+        "no_split": ["mnist", ok],
         "bad_float": [str(tmp_path / "bad.npy"), ok],
         "one_side": [ok],
     }[case]

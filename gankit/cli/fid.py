@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from gankit.cli import command
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, GankitError
 
 
 @command("fid", help="Inception FID/KID between two image sets (clean-fid protocol, offline)")
@@ -94,7 +94,12 @@ def fid_command(args) -> int:
         save_stats(args.save_stats, values[0], ext.name)
         print(f"wrote mu and sigma of {counts[0]} images ({args.a}) to {args.save_stats}")
         return 0
-    out = fid_kid(*values)
+    try:
+        out = fid_kid(*values)
+    except GankitError:
+        raise
+    except ValueError as e:  # the matrix square root failed (e.g. far fewer images than 2048)
+        raise GankitError(f"FID could not be computed ({e}); use more images per side") from None
     out.update(n_a=counts[0], n_b=counts[1], protocol=inception.PROTOCOL)
     stats_side = [name for name, s in zip("AB", sides) if isinstance(s, fid_inputs.Stats)]
     if stats_side:

@@ -34,8 +34,8 @@ def configure_eval(p):
     )
     p.add_argument(
         "--metrics",
-        default="",
-        choices=["", "inception"],
+        default=None,
+        choices=["inception"],
         help="inception: add Inception FID/KID & co (clean-fid protocol; needs the inception extra)",
     )
 

@@ -225,4 +225,6 @@ def resolve(spec: str, data_dir: str | None = None, device=None) -> ImageSet | S
         return array_file(path)
     if ":" in spec and spec.partition(":")[0] in (*DATASETS, "folder"):
         return dataset_set(spec, data_dir)
+    if spec in DATASETS:
+        raise ConfigError(f"{spec}: give a split, e.g. {spec}:test or {spec}:train")
     raise DataError(f"{spec} does not exist; expected {KINDS}")
