@@ -4,6 +4,7 @@ shared machine, so runs of different objectives get the same compute."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -13,10 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_dir() -> str:
+    """GANKIT_DATA, else the first ``shared/data`` beside or above the checkout holding MNIST."""
+    env = os.environ.get("GANKIT_DATA")
+    if env:
+        return env
     for d in (ROOT.parent / "shared" / "data", ROOT.parents[1] / "shared" / "data"):
-        if d.exists():
+        if (d / "mnist" / "train-images-idx3-ubyte.gz").exists():
             return str(d)
-    return str(ROOT.parent / "shared" / "data")
+    raise SystemExit("MNIST files not found: set GANKIT_DATA to a folder holding mnist/")
 
 
 def train_for(cfg, cpu_seconds: float):

@@ -4,7 +4,8 @@ Toy sets (grid, ring, 25gaussians): the default MLP (3 x 256, z_dim 2), batch 25
 objective's recommended optimizer settings (ns: Adam 2e-4 (0.5, 0.999); rpgan: Adam 2e-4
 (0, 0.99), R1 = R2 = gamma), ``--cpu-seconds`` of one thread per run, a few seeds; scored by
 the toy metrics (modes covered, hq_fraction, mode_kl) on 2,500 samples. MNIST: DCGAN 28x28,
-batch 64, scored by fid_lenet and class KL against the test split.
+batch 64 (rpgan: D with layer norm instead of batch norm, since the gradient penalties need
+per-sample gradients), scored by fid_lenet and class KL against the test split.
 
     python benchmarks/r3gan.py toy --cpu-seconds 45 --seeds 0,1 --gammas 0.1,1
     python benchmarks/r3gan.py mnist --cpu-seconds 180 --gammas 0.1
@@ -48,6 +49,8 @@ def run(kind: str, a) -> None:
                     if kind == "mnist"
                     else dict(batch_size=256, n_eval=2500)
                 )
+                if kind == "mnist" and kw["loss"] == "rpgan":  # gradient penalties: no batch norm in D
+                    extra["model_args"] = {"d_norm": "layer"}
                 cfg = Config(
                     data=data,
                     seed=seed,

@@ -256,3 +256,35 @@ def test_ada_two_processes_keep_p_identical(tmp_path, data_dir):
         assert torch.equal(states[0][k], states[1][k]), k
     assert float(states[0]["augment.p"]) != 0.5
     assert int(states[0]["augment.updates"]) == 3
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(recipe_args={"conditional": True}),
+        dict(recipe="infogan", recipe_args={"n_categorical": [10], "n_continuous": 1}),
+        dict(
+            recipe="progressive",
+            model="progan",
+            model_args={"fmap_base": 64, "fmap_max": 16},
+            recipe_args={"fade_images": 8, "stable_images": 8},
+        ),
+    ],
+    ids=["conditional", "infogan", "progressive"],
+)
+@pytest.mark.parametrize("aug", ["diffaugment", "ada"])
+def test_every_image_recipe_trains_with_augmentation(data_dir, case, aug):
+    from gankit.training.trainer import Trainer
+
+    case = dict(case)
+    recipe_args = {**case.pop("recipe_args"), "augment": aug, "ada_interval": 1, "ada_p": 0.5}
+    t = Trainer(_image_cfg(data_dir, out=None, recipe_args=recipe_args, **case))
+    calls = []
+    t.recipe.augment.register_forward_hook(lambda m, inp, out: calls.append(inp[0].shape[0]))
+    before = {k: v.clone() for k, v in t.recipe.state_dict().items()}
+    for _ in range(3):
+        t.train_step()
+    assert sum(calls) >= 3 * 2 * 8  # real and fake rows of every D update at least
+    assert any(not torch.equal(before[k], v) for k, v in t.recipe.state_dict().items())
+    if aug == "ada":
+        assert int(t.recipe.augment.updates) == 3

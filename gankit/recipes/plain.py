@@ -204,8 +204,11 @@ class TwoPlayer(Recipe):
     def g_adversarial(self, real, fake, y):
         """The objective's generator loss of ``fake`` (and its logs)."""
         if self.objective.g_needs_real:
-            d_real, d_fake = self._d_outputs(real, fake, y)
-            loss = self.objective.g_loss(d_fake, d_real)
+            # D is frozen here, so D(real) is a constant for G: computed without a graph
+            # (the relativistic losses' gradient reaches G through D(fake) alone)
+            with torch.no_grad():
+                d_real = self.d_forward(self.augmented(real), y)
+            loss = self.objective.g_loss(self.d_forward(self.augmented(fake), y), d_real)
         else:
             loss = self.objective.g_loss(self.d_forward(self.augmented(fake), y), None)
         return loss, {"loss_g": loss.detach()}
