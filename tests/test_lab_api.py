@@ -194,6 +194,20 @@ def test_theory_state_for_a_critic_pair(lab):
     assert th["estimates"]["step"] == [0, 5]
 
 
+def test_a_diverging_run_pauses_with_the_loops_message(lab):
+    session, client = lab
+    settings = {**SMALL, "data": "dist:normal(1,0.5)", "recipe": "critic", "loss": "fgan-kl"}
+    r = client.post("/api/config", json={**settings, "lr_d": 10, "optimizer": "sgd"})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/control", json={"action": "step", "steps": 200})
+    assert r.status_code == 200
+    s = state(client)  # valid JSON although the critic's values overflowed
+    assert s["error"].startswith("D loss became inf at step") and s["step"] < 200
+    assert s["playing"] is False and s["theory"]["estimate"] is None
+    s = client.post("/api/control", json={"action": "reset"}).json()
+    assert s["error"] is None and s["step"] == 0
+
+
 def test_is_loopback():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
