@@ -127,6 +127,21 @@ def test_lab_page_trains_switches_and_saves(server, tmp_path):
                 "1.00e-5",
             ]
 
+            # Pause, one step, play.
+            page.click("#pause")
+            page.wait_for_function("() => document.getElementById('state-label').textContent === 'paused'")
+            paused = _step(page)
+            page.click("#one-step")
+            page.wait_for_function(
+                f"() => Number(document.getElementById('step').textContent) === {paused + 1}"
+            )
+            page.wait_for_timeout(300)
+            assert _step(page) == paused + 1
+            page.click("#play")
+            page.wait_for_function(
+                f"() => Number(document.getElementById('step').textContent) > {paused + 2}"
+            )
+
             # Switching the objective restarts training with it.
             page.select_option("#loss", "hinge")
             page.wait_for_function(

@@ -9,6 +9,7 @@ every control; pages read the newest one, so a second tab watches the same sessi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -181,20 +182,18 @@ class LabSession:
         with self.wake:
             self.wake.notify_all()
 
+    @contextlib.contextmanager
     def _locked(self):
         """The lock, taken with priority over the training thread's next step."""
-        session = self
-
-        class _Ctx:
-            def __enter__(self):
-                session.waiting += 1
-                session.lock.acquire()
-                session.waiting -= 1
-
-            def __exit__(self, *exc):
-                session.lock.release()
-
-        return _Ctx()
+        self.waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     # --- controls ---------------------------------------------------------------------------
     def subscribe(self) -> None:

@@ -257,6 +257,10 @@
     if (!f) return;
     $("step").textContent = String(f.step);
     $("rate").textContent = f.training ? `${L.fmt(f.steps_per_s)} steps/s` : "";
+    $("play").disabled = f.playing && !f.error;
+    $("pause").disabled = !f.playing;
+    const speed = String(f.speed);
+    if (document.activeElement !== $("speed") && [...$("speed").options].some((o) => o.value === speed)) $("speed").value = speed;
     $("state-label").textContent = f.error ? "stopped" : f.training ? "training" : f.playing ? "waiting" : "paused";
     if (f.error) showMessage(f.error);
     if (f.dim === 2) drawPlane2D(f); else drawPlane1D(f);
