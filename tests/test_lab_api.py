@@ -255,3 +255,20 @@ def test_cli_serves_and_stops_cleanly_on_ctrl_c(tmp_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "gankit lab: stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--set", "bogus=1"], "unknown config key 'bogus'"),
+        (["--set", "model.width=0"], "width=0"),
+        (["--port", "70000"], "--port 70000: expected 0 to 65535"),
+        (["--loss", "nope"], "unknown objective 'nope'"),
+    ],
+)
+def test_cli_refuses_bad_starting_settings_in_one_line(argv, words, capsys):
+    from gankit.cli import main
+
+    assert main(["lab", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gankit: error: ") and words in err[0]
