@@ -186,7 +186,7 @@
         ctx.stroke();
       }
     }
-    const what = f.heat.meaning === "probability" ? "D(x) = sigmoid(v): purple 0 (fake), white 1/2, green 1 (real)" : "critic v(x), scaled by its largest |v|";
+    const what = f.heat.meaning === "probability" ? "D(x) = sigmoid(v): purple 0 (fake), white 1/2, green 1 (real)" : "the critic v(x) from its smallest (purple) to its largest value (green)";
     $("plane-caption").textContent = `real (green) and generated (purple) points over ${what}; arrows: where G's loss pushes each generated point`;
   }
 
