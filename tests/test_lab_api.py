@@ -272,3 +272,19 @@ def test_cli_refuses_bad_starting_settings_in_one_line(argv, words, capsys):
     assert main(["lab", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("gankit: error: ") and words in err[0]
+
+
+def test_cli_port_in_use_is_one_line(capsys):
+    import socket
+
+    from gankit.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["lab", "--port", str(port), "--set", "model.width=8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"gankit: error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port or --host"
+    ]
