@@ -88,6 +88,7 @@
     const source = new EventSource("/api/events");
     source.onmessage = (e) => {
       frame = JSON.parse(e.data);
+      window.gankitFramesReceived = (window.gankitFramesReceived || 0) + 1;  // read by benchmarks/lab_rate.py
       if (frame.session !== session && !dirty && !form.contains(document.activeElement)) {
         session = frame.session;
         fillForm(frame.settings);
