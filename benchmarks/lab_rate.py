@@ -4,10 +4,10 @@ default toy setup (8gaussians, ns, MLP width 128, batch 256) or any --data / --l
     PYTHONPATH=. python benchmarks/lab_rate.py --seconds 30
     PYTHONPATH=. python benchmarks/lab_rate.py --screenshot docs/lab.png --min-step 1500
 
-One page listens to the event stream (as the browser's EventSource does) for --seconds; the
-rates are measured between the first and the last frame received. With --screenshot, headless
-Chromium (Playwright, the system's chromium) loads the page once the session has trained
---min-step steps and saves a PNG.
+One client listens to the event stream for --seconds: a Python reader of the stream, or with
+--browser the page itself in headless Chromium (Playwright, the system's chromium), counting
+the frames its EventSource received. With --screenshot, the page is saved as a PNG once the
+session has trained --min-step steps.
 """
 
 from __future__ import annotations
@@ -62,21 +62,32 @@ def listen(url: str, seconds: float) -> dict:
     }
 
 
-def screenshot(url: str, path: str, min_step: int, size=(1280, 1000)) -> None:
+def in_browser(url: str, seconds: float, screenshot: str | None = None, min_step: int = 0) -> dict:
+    """The page itself in headless Chromium: frames its EventSource received and drew; or,
+    with ``screenshot``, a PNG once ``min_step`` steps are trained."""
     from playwright.sync_api import sync_playwright
 
     from gankit.arena.browser import FLAGS, find_browser
 
+    read = "() => [window.gankitFramesReceived || 0, Number(document.getElementById('step').textContent)]"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=find_browser(), headless=True, args=list(FLAGS))
-        page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(url)
         page.wait_for_function(
-            f"() => Number(document.getElementById('step').textContent) >= {min_step}", timeout=600_000
+            f"() => Number(document.getElementById('step').textContent) >= {max(min_step, 1)}",
+            timeout=600_000,
         )
-        page.wait_for_timeout(500)
-        page.screenshot(path=path)
+        if screenshot:
+            page.wait_for_timeout(500)
+            page.screenshot(path=screenshot)
+            browser.close()
+            return {}
+        (f0, s0), t0 = page.evaluate(read), time.perf_counter()
+        page.wait_for_timeout(seconds * 1000)
+        (f1, s1), t1 = page.evaluate(read), time.perf_counter()
         browser.close()
+    return {"frames_per_s": round((f1 - f0) / (t1 - t0), 2), "steps_per_s": round((s1 - s0) / (t1 - t0), 1)}
 
 
 def main() -> None:
@@ -85,6 +96,7 @@ def main() -> None:
     p.add_argument("--data", default=None)
     p.add_argument("--loss", default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--browser", action="store_true", help="measure in headless Chromium (the page itself)")
     p.add_argument("--screenshot", default=None, metavar="PNG")
     p.add_argument("--min-step", type=int, default=1000)
     p.add_argument("--out", default=None, help="results JSON (default: print only)")
@@ -92,9 +104,16 @@ def main() -> None:
     proc, url = start(args)
     try:
         if args.screenshot:
-            screenshot(url, args.screenshot, args.min_step)
+            in_browser(url, 0, args.screenshot, args.min_step)
             print(f"screenshot: {args.screenshot}")
             return
+        if args.browser:
+            measured = {
+                "client": "headless chromium (the page, drawing included)",
+                **in_browser(url, args.seconds),
+            }
+        else:
+            measured = {"client": "python event-stream reader", **listen(url, args.seconds)}
         row = {
             "setup": {
                 "data": args.data or "8gaussians",
@@ -102,7 +121,7 @@ def main() -> None:
                 "width": 128,
                 "batch_size": 256,
             },
-            **listen(url, args.seconds),
+            **measured,
             "cpu": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
             "load_avg_1min_at_end": round(os.getloadavg()[0], 2),

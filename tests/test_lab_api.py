@@ -194,6 +194,20 @@ def test_theory_state_for_a_critic_pair(lab):
     assert th["estimates"]["step"] == [0, 5]
 
 
+def test_a_diverging_run_pauses_with_the_loops_message(lab):
+    session, client = lab
+    settings = {**SMALL, "data": "dist:normal(1,0.5)", "recipe": "critic", "loss": "fgan-kl"}
+    r = client.post("/api/config", json={**settings, "lr_d": 10, "optimizer": "sgd"})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/control", json={"action": "step", "steps": 200})
+    assert r.status_code == 200
+    s = state(client)  # valid JSON although the critic's values overflowed
+    assert s["error"].startswith("D loss became inf at step") and s["step"] < 200
+    assert s["playing"] is False and s["theory"]["estimate"] is None
+    s = client.post("/api/control", json={"action": "reset"}).json()
+    assert s["error"] is None and s["step"] == 0
+
+
 def test_is_loopback():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
@@ -241,3 +255,36 @@ def test_cli_serves_and_stops_cleanly_on_ctrl_c(tmp_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "gankit lab: stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--set", "bogus=1"], "unknown config key 'bogus'"),
+        (["--set", "model.width=0"], "width=0"),
+        (["--port", "70000"], "--port 70000: expected 0 to 65535"),
+        (["--loss", "nope"], "unknown objective 'nope'"),
+    ],
+)
+def test_cli_refuses_bad_starting_settings_in_one_line(argv, words, capsys):
+    from gankit.cli import main
+
+    assert main(["lab", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gankit: error: ") and words in err[0]
+
+
+def test_cli_port_in_use_is_one_line(capsys):
+    import socket
+
+    from gankit.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["lab", "--port", str(port), "--set", "model.width=8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"gankit: error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port or --host"
+    ]

@@ -112,12 +112,8 @@ def test_lab_page_trains_switches_and_saves(server, tmp_path):
             assert back == {"loss": "ns", "penalty": "gp", "penalty_weight": "5", "model_args.width": "32"}
             colours = page.evaluate("() => [0, 0.5, 1].map(gankitLogic.heatColour)")
             assert colours == [[142, 68, 173], [250, 250, 250], [39, 174, 96]]
-            assert page.evaluate("() => gankitLogic.heatScale([-2, 0, 1, null], 'raw')") == [
-                0,
-                0.5,
-                0.75,
-                0.5,
-            ]
+            scaled = page.evaluate("() => gankitLogic.heatScale([-2, 0, 1, null], 'raw')")
+            assert scaled == pytest.approx([0, 2 / 3, 1, 0.5])  # min -2 -> 0, max 1 -> 1
             central = "() => gankitLogic.centralRange([[5, 1, 2, -90]], [0.001, 1, 0.5, 0])"
             assert page.evaluate(central) == pytest.approx([0.95, 2.05])  # [1, 2] padded by 5%
             assert page.evaluate("() => [1000.2, 0.5, 12, 1e-5].map(gankitLogic.fmt)") == [
@@ -127,10 +123,25 @@ def test_lab_page_trains_switches_and_saves(server, tmp_path):
                 "1.00e-5",
             ]
 
+            # Pause, one step, play.
+            page.click("#pause")
+            page.wait_for_function("() => document.getElementById('state-label').textContent === 'paused'")
+            paused = _step(page)
+            page.click("#one-step")
+            page.wait_for_function(
+                f"() => Number(document.getElementById('step').textContent) === {paused + 1}"
+            )
+            page.wait_for_timeout(300)
+            assert _step(page) == paused + 1
+            page.click("#play")
+            page.wait_for_function(
+                f"() => Number(document.getElementById('step').textContent) > {paused + 2}"
+            )
+
             # Switching the objective restarts training with it.
             page.select_option("#loss", "hinge")
             page.wait_for_function(
-                "() => document.getElementById('plane-caption').textContent.includes('critic v(x)')",
+                "() => document.getElementById('plane-caption').textContent.includes('the critic v(x)')",
                 timeout=60_000,
             )
             page.wait_for_function(

@@ -9,7 +9,9 @@ every control; pages read the newest one, so a second tab watches the same sessi
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import re
 import threading
 import time
@@ -26,6 +28,17 @@ N_POINTS = 500  # real and generated points drawn
 N_METRIC = 1000  # generated points the toy metrics judge
 N_ARROWS = 60  # generated points with an arrow (divisible by PacGAN's packs 2 to 6)
 SENT_POINTS = 300  # points per curve sent to the page
+
+
+def finite(obj):
+    """``obj`` with every NaN or infinite float replaced by None (JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
 
 
 class History:
@@ -169,20 +182,18 @@ class LabSession:
         with self.wake:
             self.wake.notify_all()
 
+    @contextlib.contextmanager
     def _locked(self):
         """The lock, taken with priority over the training thread's next step."""
-        session = self
-
-        class _Ctx:
-            def __enter__(self):
-                session.waiting += 1
-                session.lock.acquire()
-                session.waiting -= 1
-
-            def __exit__(self, *exc):
-                session.lock.release()
-
-        return _Ctx()
+        self.waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     # --- controls ---------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -219,6 +230,8 @@ class LabSession:
                 self.playing, self.error = False, None
                 for _ in range(int(steps)):
                     self._step()
+                    if self.error is not None:
+                        break
             elif action != "speed":
                 raise ConfigError(f"unknown action {action!r}; choose play, pause, step, reset or speed")
             self._publish()
@@ -254,10 +267,18 @@ class LabSession:
         if now - t0 >= 1.0:
             self.rate = (step - s0) / (now - t0)
             self.rate_mark = (now, step)
-        with torch.random.fork_rng(devices=[]):
-            f = self._frame()
-        self.frame = f
-        self.frame_json = json.dumps(f, allow_nan=False)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                f = self._frame()
+        except Exception as e:  # the page must get a frame, with the reason, whatever happened
+            self.error, self.playing = f"drawing failed at step {step}: {type(e).__name__}: {e}", False
+            f = {**self.frame, "step": step, "error": self.error, "playing": False, "training": False}
+        try:
+            text = json.dumps(f, allow_nan=False)
+        except ValueError:  # a non-finite number (a diverged run): shown as missing
+            f = finite(f)
+            text = json.dumps(f, allow_nan=False)
+        self.frame, self.frame_json = f, text
         self.frame_seq += 1
 
     def _frame(self) -> dict[str, Any]:

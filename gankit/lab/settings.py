@@ -76,7 +76,7 @@ def to_config(settings: dict[str, Any]) -> config_mod.Config:
     d = {**clean(settings)}
     if isinstance(d.get("penalties"), str):
         d["penalties"] = config_mod.parse_mapping(d["penalties"], "penalties")
-    d.update(device="cpu", progress="none", steps=LAB_STEPS, lr_schedule="constant")
+    d.update(device="cpu", steps=LAB_STEPS, lr_schedule="constant")
     cfg = config_mod.resolve(config_mod.from_dict(d, where="lab settings"))
     check_drawable(cfg)
     return cfg

@@ -88,6 +88,7 @@
     const source = new EventSource("/api/events");
     source.onmessage = (e) => {
       frame = JSON.parse(e.data);
+      window.gankitFramesReceived = (window.gankitFramesReceived || 0) + 1;  // read by benchmarks/lab_rate.py
       if (frame.session !== session && !dirty && !form.contains(document.activeElement)) {
         session = frame.session;
         fillForm(frame.settings);
@@ -186,7 +187,7 @@
         ctx.stroke();
       }
     }
-    const what = f.heat.meaning === "probability" ? "D(x) = sigmoid(v): purple 0 (fake), white 1/2, green 1 (real)" : "critic v(x), scaled by its largest |v|";
+    const what = f.heat.meaning === "probability" ? "D(x) = sigmoid(v): purple 0 (fake), white 1/2, green 1 (real)" : "the critic v(x) from its smallest (purple) to its largest value (green)";
     $("plane-caption").textContent = `real (green) and generated (purple) points over ${what}; arrows: where G's loss pushes each generated point`;
   }
 
@@ -257,6 +258,10 @@
     if (!f) return;
     $("step").textContent = String(f.step);
     $("rate").textContent = f.training ? `${L.fmt(f.steps_per_s)} steps/s` : "";
+    $("play").disabled = f.playing && !f.error;
+    $("pause").disabled = !f.playing;
+    const speed = String(f.speed);
+    if (document.activeElement !== $("speed") && [...$("speed").options].some((o) => o.value === speed)) $("speed").value = speed;
     $("state-label").textContent = f.error ? "stopped" : f.training ? "training" : f.playing ? "waiting" : "paused";
     if (f.error) showMessage(f.error);
     if (f.dim === 2) drawPlane2D(f); else drawPlane1D(f);

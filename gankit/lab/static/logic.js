@@ -72,13 +72,12 @@
     return a.map((x, i) => Math.round(x + (b[i] - x) * s));
   }
 
-  // The values shown in [0, 1]: probabilities as they are, raw critic values scaled by the
-  // largest |value| so 0 stays in the middle (a critic is defined up to its sign's meaning).
+  // The values shown in [0, 1]: probabilities as they are; a raw critic (defined up to an
+  // offset, e.g. WGAN's) from its smallest (0) to its largest value (1) on the plane.
   function heatScale(values, meaning) {
     if (meaning === "probability") return values.map((v) => (v === null ? 0.5 : v));
-    let m = 0;
-    for (const v of values) if (v !== null) m = Math.max(m, Math.abs(v));
-    return values.map((v) => (v === null ? 0.5 : 0.5 + 0.5 * v / (m || 1)));
+    const [lo, hi] = range([values], 0);
+    return values.map((v) => (v === null ? 0.5 : (v - lo) / (hi - lo)));
   }
 
   // [lo, hi] of the finite numbers of several lists, widened by pad of its span; [0, 1] if none.
