@@ -83,20 +83,21 @@ def to_config(settings: dict[str, Any]) -> config_mod.Config:
 
 
 def check_drawable(cfg: config_mod.Config) -> None:
-    """The lab draws 1-D and 2-D samples from noise: points and densities, not images."""
+    """The lab draws 1-D and 2-D samples from noise: points and densities, not images. The data
+    is checked before the model: image data resolves to an image model, and the data is the cause."""
     from gankit.data.base import build_dataset
 
     if cfg.recipe not in RECIPES:
         raise ConfigError(
             f"recipe {cfg.recipe!r} is not drawn by the lab; choose one of: {', '.join(RECIPES)}"
         )
-    if cfg.model != "mlp":
-        raise ConfigError(f"model {cfg.model!r} is not drawn by the lab; it draws the mlp model")
     if cfg.data.partition(":")[0] not in POINT_DATA:
         raise ConfigError(
             f"data {cfg.data!r} is not drawn by the lab; it draws 1-D and 2-D toy data: "
             f"{', '.join(POINT_DATA[:-1])} or dist:SPEC"
         )
+    if cfg.model != "mlp":
+        raise ConfigError(f"model {cfg.model!r} is not drawn by the lab; it draws the mlp model")
     ds = build_dataset(cfg.data, cfg.data_args, cfg.data_dir)
     shape = tuple(getattr(ds, "sample_shape", ()))
     if getattr(ds, "kind", None) not in ("points", "density") or shape not in ((1,), (2,)):
