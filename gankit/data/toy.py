@@ -37,7 +37,10 @@ def toy_preset(source: str, **changes) -> Preset:
     return Preset({**TOY_RECIPE, **changes}, source, TOY_WHEN)
 
 
-MEASURED = "benchmarks/mode_coverage.py --penalty gp=0.1 (README, mode coverage with gp=0.1)"
+MEASURED = (
+    "benchmarks/mode_coverage.py --penalty gp=0.1 (README: 25/25 modes in 10 of 10 runs, hq 0.56-0.93) and "
+    "benchmarks/results/defaults_{grid,25gaussians}.json (seed 0: 25/25, hq 0.859 grid, 0.602 25gaussians)"
+)
 GUESS = "unmeasured guess: the toy recipe measured on grid and 25gaussians"
 
 
