@@ -28,7 +28,7 @@ from gankit.errors import CheckpointError, ConfigError, DivergenceError, GankitE
 from gankit.objectives.base import build_objective
 from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
 from gankit.training import checkpoint as ckpt
-from gankit.training import distributed, faults
+from gankit.training import denormals, distributed, faults
 from gankit.training.optimizer_view import OptimizerView
 from gankit.training.progress import Progress
 from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
@@ -431,9 +431,10 @@ class Trainer:
         ips = None
         stop = faults.StopSignals().install()  # SIGINT/SIGTERM: checkpoint at the next step boundary
         # Denormal floats (weights and Adam moments decaying towards 0) make CPU kernels slower
-        # and slower as training goes on; flushing them to zero keeps the rate. Process-wide
-        # state, so it is switched off again when fit returns.
-        flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
+        # and slower as training goes on; flushing them to zero keeps the rate. Set in every
+        # intra-op thread (torch's flag is per thread; see denormals.py), and switched off
+        # again when fit returns.
+        flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
         try:
             if self.state.step == 0 and cfg.steps > 0:
                 last_row = self.evaluate_and_log(time.perf_counter() - t_start, {})
@@ -508,7 +509,7 @@ class Trainer:
             stop.restore()
             bar.close()
             if flush:
-                torch.set_flush_denormal(False)
+                denormals.set_flush_denormal(False)
         if self.is_main and getattr(self, "tb", None) is not None:
             self.tb.close()
         return last_row
