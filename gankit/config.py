@@ -339,6 +339,7 @@ def resolve(cfg: Config) -> Config:
 
     cfg = dataclasses.replace(cfg)
     _check_range(cfg)
+    given_model_args = dict(cfg.model_args)
     # A recipe factory may recommend a model and objective (cyclegan: its networks and lsgan).
     recommended = getattr(registries.RECIPES.get(cfg.recipe).factory, "recommended", {})
     cfg.loss = cfg.loss or recommended.get("loss", "ns")
@@ -383,8 +384,29 @@ def resolve(cfg: Config) -> Config:
         registries.PENALTIES.get(name)
         if not (weight >= 0 and math.isfinite(weight)):
             raise ConfigError(f"penalties: weight of {name!r} is {weight}; allowed: a number >= 0")
+    _critic_norm_for_penalties(cfg, given_model_args)
     _check_range(cfg)
     return cfg
+
+
+def _critic_norm_for_penalties(cfg: Config, given_model_args: dict[str, Any]) -> None:
+    """A gradient penalty (gp, gp-one-sided, r1, dragan) constrains each example's own input
+    gradient; batch norm in the critic makes every output depend on the whole batch, so the
+    gradient is not per example (Gulrajani et al. 2017, sec. 4, use none and suggest layer
+    norm). With such a penalty the critic's norm defaults to layer norm; batch norm asked for
+    by name is refused."""
+    from gankit.penalties import PER_EXAMPLE_GRADIENT
+
+    penalized = [n for n in PER_EXAMPLE_GRADIENT if (cfg.penalties or {}).get(n, 0) > 0]
+    if not penalized or cfg.model_args.get("d_norm") != "batch":
+        return
+    if given_model_args.get("d_norm") == "batch":
+        raise ConfigError(
+            f"model d_norm=batch with the gradient penalty {penalized[0]!r}: batch norm mixes the "
+            "examples whose gradients the penalty constrains one by one; use d_norm=layer (the "
+            "default with a penalty) or d_norm=none"
+        )
+    cfg.model_args["d_norm"] = "layer"
 
 
 def diff(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
