@@ -359,6 +359,7 @@ def resolve_with_sources(cfg: Config) -> tuple[Config, dict[str, str]]:
     from gankit import presets, registries  # imports every component so the registries are full
 
     _check_range(cfg)
+    given_model_args = dict(cfg.model_args)  # what the user asked for, before presets
     cfg, sources = presets.apply(cfg)
     _check_label_smoothing(cfg.loss, cfg.loss_args, registries.OBJECTIVES)
     for kind, attr in COMPONENT_ARGS.items():
@@ -393,8 +394,29 @@ def resolve_with_sources(cfg: Config) -> tuple[Config, dict[str, str]]:
         registries.PENALTIES.get(name)
         if not (weight >= 0 and math.isfinite(weight)):
             raise ConfigError(f"penalties: weight of {name!r} is {weight}; allowed: a number >= 0")
+    _critic_norm_for_penalties(cfg, given_model_args)
     _check_range(cfg)
     return cfg, presets.fill_sources(sources, cfg)
+
+
+def _critic_norm_for_penalties(cfg: Config, given_model_args: dict[str, Any]) -> None:
+    """A gradient penalty (gp, gp-one-sided, r1, dragan) constrains each example's own input
+    gradient; batch norm in the critic makes every output depend on the whole batch, so the
+    gradient is not per example (Gulrajani et al. 2017, sec. 4, use none and suggest layer
+    norm). With such a penalty the critic's norm defaults to layer norm; batch norm asked for
+    by name is refused."""
+    from gankit.penalties import PER_EXAMPLE_GRADIENT
+
+    penalized = [n for n in PER_EXAMPLE_GRADIENT if (cfg.penalties or {}).get(n, 0) > 0]
+    if not penalized or cfg.model_args.get("d_norm") != "batch":
+        return
+    if given_model_args.get("d_norm") == "batch":
+        raise ConfigError(
+            f"model d_norm=batch with the gradient penalty {penalized[0]!r}: batch norm mixes the "
+            "examples whose gradients the penalty constrains one by one; use d_norm=layer (the "
+            "default with a penalty) or d_norm=none"
+        )
+    cfg.model_args["d_norm"] = "layer"
 
 
 def diff(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -122,9 +122,9 @@ def test_binned_divergences_hand():
     fake = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     d = binned_divergences(real, fake, bins=2, margin=0.0)
     assert d["js_binned"] == pytest.approx(math.log(2))
-    # Laplace-smoothed KL: real (1,0,0,1)+1 -> (2,1,1,2)/6, fake (0,1,1,0)+1 -> (1,2,2,1)/6
-    expected = 2 * (2 / 6) * math.log(2) + 2 * (1 / 6) * math.log(0.5)
-    assert d["kl_binned"] == pytest.approx(expected)
+    # KL: real (1,0,0,1,0)/2 raw; fake (0,1,1,0,0) with one pseudo-sample over the 5 cells
+    # (4 and the overflow cell): q = (0 + 1/5) / (2 + 1) at both real cells
+    assert d["kl_binned"] == pytest.approx(math.log(0.5 / (0.2 / 3)))
 
 
 # --- config ------------------------------------------------------------------------------

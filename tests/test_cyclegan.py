@@ -108,9 +108,14 @@ def test_losses_of_a_known_mapping_by_hand():
     # cycle: |a + 0.3 - a| + |b + 0.3 - b|; identity: |G_AB(b) - b| + |G_BA(a) - a| = 0.1 + 0.2
     assert float(logs["cycle"]) == pytest.approx(0.6, abs=1e-6)
     assert float(logs["identity"]) == pytest.approx(0.3, abs=1e-6)
-    # adversarial: 1/2 (D_B(fake_b) - 1)^2 + 1/2 (D_A(fake_a) - 1)^2, fake_b = 0.6, fake_a = -0.05
-    assert float(logs["gan_g"]) == pytest.approx(0.5 * 0.4**2 + 0.5 * 1.05**2, abs=1e-6)
-    assert float(loss_g) == pytest.approx(0.63125 + 10 * 0.6 + 10 * 0.5 * 0.3, abs=1e-5)
+    # adversarial, Zhu et al.'s least squares without 1/2: (D_B(fake_b) - 1)^2 + (D_A(fake_a) - 1)^2,
+    # fake_b = 0.6, fake_a = -0.05
+    assert float(logs["gan_g"]) == pytest.approx(0.4**2 + 1.05**2, abs=1e-6)
+    assert float(loss_g) == pytest.approx(1.2625 + 10 * 0.6 + 10 * 0.5 * 0.3, abs=1e-5)
+    # g_adv_weight=1: LSGAN's own 1/2 (the behaviour before, cycle weights in effect doubled)
+    halved, logs_h = _recipe(Shift(0.1), Shift(0.2), g_adv_weight=1.0).loss("G", _batch(a, b), 0)
+    assert float(logs_h["gan_g"]) == pytest.approx(0.5 * 0.4**2 + 0.5 * 1.05**2, abs=1e-6)
+    assert float(halved) == pytest.approx(0.63125 + 10 * 0.6 + 10 * 0.5 * 0.3, abs=1e-5)
     # D on the fakes of that G step (the pool is not yet full, so they pass through):
     # D_B: 1/2 (-0.25 - 1)^2 + 1/2 0.6^2; D_A: 1/2 (0.5 - 1)^2 + 1/2 (-0.05)^2
     loss_d, _ = r.loss("D", _batch(a, b), 0)
@@ -119,7 +124,7 @@ def test_losses_of_a_known_mapping_by_hand():
     # lambda_identity = 0 drops the term; lambda_cycle scales both
     r0 = _recipe(Shift(0.1), Shift(0.2), lambda_cycle=2.0, lambda_identity=0.0)
     loss_g0, logs0 = r0.loss("G", _batch(a, b), 0)
-    assert "identity" not in logs0 and float(loss_g0) == pytest.approx(0.63125 + 2 * 0.6, abs=1e-5)
+    assert "identity" not in logs0 and float(loss_g0) == pytest.approx(1.2625 + 2 * 0.6, abs=1e-5)
 
 
 # --- networks ---------------------------------------------------------------------------------

@@ -105,18 +105,42 @@ def test_q_shares_the_discriminator_body(tmp_path):
     assert seen["head"].shape == (2 * n, recipe.D.feature_dim)
     assert seen["q"]._base is seen["head"] or seen["q"]._base is seen["head"]._base
     assert seen["q"].data_ptr() == seen["head"][n:].data_ptr()
-    # parameters: Q is in both players, D's body only in D's, Q owns no copy of D's layers
+    # parameters: Q is in player D only (the reference code), D's body only in D's, Q owns no
+    # copy of D's layers
     ids = {p: {id(t) for t in recipe.parameters_of(p)} for p in ("D", "G")}
     q_ids = {id(t) for t in recipe.Q.parameters()}
     body_ids = {id(t) for t in recipe.D.body.parameters()}
-    assert q_ids <= ids["D"] and q_ids <= ids["G"] and body_ids <= ids["D"]
+    assert q_ids <= ids["D"] and not q_ids & ids["G"] and body_ids <= ids["D"]
     assert not body_ids & ids["G"] and not q_ids & {id(t) for t in recipe.D.parameters()}
-    # the loop freezes D's own weights during G updates but never Q
+    # the loop freezes D's weights and Q during G updates, and never Q during D's
     frozen_g = {id(t) for t in trainer.frozen["G"]}
-    assert body_ids <= frozen_g and not q_ids & frozen_g
+    assert body_ids <= frozen_g and q_ids <= frozen_g
     assert not q_ids & {id(t) for t in trainer.frozen["D"]}
     opt_ids = {p: {id(t) for g in o.param_groups for t in g["params"]} for p, o in trainer.optimizers.items()}
+    assert q_ids <= opt_ids["D"] and not q_ids & opt_ids["G"]
+
+
+def test_q_in_g_puts_q_in_both_players(tmp_path):
+    trainer = Trainer(toy_config(tmp_path, recipe_args={"q_in_g": True}))
+    q_ids = {id(t) for t in trainer.recipe.Q.parameters()}
+    opt_ids = {p: {id(t) for g in o.param_groups for t in g["params"]} for p, o in trainer.optimizers.items()}
     assert q_ids <= opt_ids["D"] and q_ids <= opt_ids["G"]
+    assert not q_ids & {id(t) for t in trainer.frozen["G"]}
+
+
+def test_a_g_update_leaves_q_unchanged(tmp_path):
+    """G's loss carries the information term, but only D's optimizer moves Q."""
+    trainer = Trainer(toy_config(tmp_path))
+    recipe = trainer.recipe
+    before = [p.detach().clone() for p in recipe.Q.parameters()]
+    recipe.begin_step()
+    loss, _ = recipe.loss("G", trainer.stream.next(), 0)
+    trainer._freeze("G")
+    trainer.optimizers["G"].zero_grad(set_to_none=True)
+    loss.backward()
+    trainer.optimizers["G"].step()
+    trainer._freeze(None)
+    assert all(torch.equal(a, b) for a, b in zip(before, recipe.Q.parameters(), strict=True))
 
 
 def test_info_loss_gradient_reaches_g_q_and_d_body(tmp_path):

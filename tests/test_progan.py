@@ -160,6 +160,23 @@ def test_progan_shapes_and_fade_endpoints():
     torch.testing.assert_close(ah, 0.75 * a0 + 0.25 * a1, rtol=1e-5, atol=1e-5)
 
 
+def test_progan_torgb_is_linear_as_in_the_official_code():
+    """G ends in the 1x1 toRGB conv, no tanh (tkarras/progressive_growing_of_gans); ``tanh=true``
+    keeps the tanh for data in [-1, 1]."""
+    spec = ModelSpec(sample_shape=(1, 16, 16), z_dim=8, bounded=True)
+    torch.manual_seed(0)
+    G = build_networks("progan", spec, {"fmap_base": 64, "fmap_max": 8})["G"]
+    torch.manual_seed(0)
+    G_tanh = build_networks("progan", spec, {"fmap_base": 64, "fmap_max": 8, "tanh": True})["G"]
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        for net in (G, G_tanh):
+            net.to_rgb[2].bias.fill_(3.0)  # push the output past 1
+        x, x_tanh = G(z), G_tanh(z)
+    assert float(x.max()) > 1.0  # linear: nothing squashes it
+    torch.testing.assert_close(x_tanh, torch.tanh(x))
+
+
 def test_progan_refuses_bad_sizes_and_began_loss():
     with pytest.raises(ConfigError, match="power of two"):
         build_networks("progan", ModelSpec(sample_shape=(1, 28, 28), z_dim=8))

@@ -347,9 +347,11 @@ def test_truncated_checkpoint_falls_back_to_previous(tmp_path, fast):
     ):
         t = Trainer.from_run(run)
     assert t.state.step == 2
-    # The manifest records what the file should be.
-    manifest = json.loads(newest.with_suffix(".json").read_text())
+    # Set aside, with the manifest that records what the file should be.
+    assert not newest.exists() and ckpt.list_checkpoints(run / "checkpoints")[-1].name == "step-00000002.pt"
+    manifest = json.loads((run / "checkpoints" / "step-00000004.json.corrupt").read_text())
     assert manifest["bytes"] == len(data) and manifest["step"] == 4
+    assert (run / "checkpoints" / "step-00000004.pt.corrupt").read_bytes() == data[: len(data) // 2]
 
 
 # --- the GPU's deferred checks, exercised on the CPU -------------------------------------------

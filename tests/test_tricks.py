@@ -254,11 +254,33 @@ def test_unrolled_one_sgd_step_matches_a_manual_d_update(tmp_path):
 def test_minibatch_discrimination_by_hand():
     layer = MinibatchDiscrimination(1, 1, 1)
     with torch.no_grad():
-        layer.T.fill_(1.0)
+        layer.theta.fill_(-3.0)  # T = exp(0) * theta / |theta| = -1
+        layer.bias.zero_()
     h = torch.tensor([[0.0], [1.0], [3.0]])
     e = math.exp
     want = [e(-1) + e(-3), e(-1) + e(-2), e(-3) + e(-2)]  # sum over j != i of exp(-|h_i - h_j|)
     assert layer(h).squeeze(1).tolist() == pytest.approx(want, rel=1e-6)
+    with torch.no_grad():
+        layer.log_scale.fill_(math.log(2.0))  # T = -2: distances double
+    want = [e(-2) + e(-6), e(-2) + e(-4), e(-6) + e(-4)]
+    assert layer(h).squeeze(1).tolist() == pytest.approx(want, rel=1e-6)
+
+
+def test_minibatch_discrimination_starts_as_the_authors_layer():
+    """openai/improved-gan's MinibatchLayer: theta ~ N(0, 0.05^2), T's columns of unit length
+    (log scale 0), bias -1."""
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(200, 10, 5)
+    assert torch.equal(layer.bias, torch.full((10,), -1.0))
+    assert torch.equal(layer.log_scale, torch.zeros(50))
+    torch.testing.assert_close(layer.T.norm(dim=0), torch.ones(50), rtol=1e-6, atol=0)
+    assert 0.045 < float(layer.theta.std()) < 0.055  # 10,000 draws
+    # with one identical pair in a batch of far-apart rows: o = exp(0) - 1 for those, -1 others
+    h = torch.zeros(3, 200)
+    h[2] = 1000.0
+    out = layer(h).detach()  # (3, 10)
+    torch.testing.assert_close(out[:2], torch.zeros(2, 10), rtol=0, atol=1e-6)
+    torch.testing.assert_close(out[2], torch.full((10,), -1.0), rtol=0, atol=1e-6)
 
 
 def test_minibatch_std_feature_by_hand():

@@ -33,6 +33,10 @@ class ProGANOptions:
     fmap_max: int = 128  # the paper (table 2): fmap_base 8192, fmap_max 512
     mbstd_group: int = 4  # minibatch standard deviation group size
     pixel_norm: bool = True  # in G, after every conv (sec. 4.2)
+    # G's toRGB output through tanh for data in [-1, 1]. Off by default: the official code's
+    # toRGB is linear (tkarras/progressive_growing_of_gans, networks.py, G_paper: torgb is a 1x1
+    # conv with gain 1 and no activation); images are clipped only when they are written out.
+    tanh: bool = False
 
     def check(self):
         if self.fmap_base < 1 or self.fmap_max < 1 or self.mbstd_group < 1:
@@ -86,7 +90,7 @@ class ProGANGenerator(_Staged):
         c_img, n_levels = image_levels(spec)
         super().__init__(n_levels)
         self.z_dim = spec.z_dim
-        self.bounded = spec.bounded
+        self.bounded = spec.bounded and opts.tanh
         ch = [channels(opts, 4 * 2**i) for i in range(n_levels)]
         self.norm = PixelNorm() if opts.pixel_norm else nn.Identity()
         # 4x4 block: dense z -> 4x4 maps (the paper's 4x4 "conv" on a 1x1 input), then a 3x3 conv.

@@ -4,13 +4,19 @@ Player G = (G_AB, G_BA), player D = (D_A, D_B). Per training step, as in the aut
 first G's update, then D's update on the fakes of that G step, drawn through a pool of past
 fakes (Shrivastava et al. 2017, sec. 2.3). With a = real A, b = real B:
 
-    loss_g = g_loss(D_B(G_AB(a))) + g_loss(D_A(G_BA(b)))                    adversarial, eq. 1
+    loss_g = w * (g_loss(D_B(G_AB(a))) + g_loss(D_A(G_BA(b))))              adversarial, eq. 1
            + lambda_cycle * (|G_BA(G_AB(a)) - a|_1 + |G_AB(G_BA(b)) - b|_1)  cycle, eq. 2
            + lambda_cycle * lambda_identity * (|G_AB(b) - b|_1 + |G_BA(a) - a|_1)  identity, sec. 5.2
     loss_d = d_loss(D_B(b), D_B(pool_B(fake_B))) + d_loss(D_A(a), D_A(pool_A(fake_A)))
 
 |.|_1 is the mean absolute error per pixel. Any objective works on the patch logits because
 every objective reduces with ``mean``; LSGAN is the recommended one (paper sec. 4).
+
+w (option ``g_adv_weight``) is 2 with LSGAN and 1 otherwise: the paper's least-squares
+generator loss is E[(D(G(x)) - 1)^2] (sec. 4; the authors' code, ``GANLoss`` with ``MSELoss``),
+while gankit's LSGAN objective carries Mao et al.'s 1/2; D's loss, 1/2 of the real and fake
+squared errors, is the same in both. With w = 1 (before) the cycle and identity weights were
+in effect twice the paper's.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from torch import nn
 from gankit.data.base import Batch
 from gankit.errors import ConfigError, GankitError
 from gankit.nets.base import MODELS, ModelSpec, apply_spectral_norm, build_networks
+from gankit.objectives.lsgan import LSGAN
 from gankit.penalties import PENALTIES
 from gankit.presets import Preset
 from gankit.recipes.base import RECIPES, BuildContext, Phase, Recipe
@@ -38,10 +45,15 @@ class CycleGANRecipeOptions:
     lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 loss
     lambda_identity: float = 0.5  # identity loss weight, as a fraction of lambda_cycle; 0: off
     pool_size: int = 50  # past fakes kept per domain for D; 0: D sees only the newest fakes
+    # weight of G's adversarial terms; None: 2 with lsgan (the paper's unhalved least squares),
+    # else 1. 1 with lsgan: Mao et al.'s 1/2, cycle and identity weights twice the paper's.
+    g_adv_weight: float | None = None
 
     def check(self):
         if self.lambda_cycle < 0 or self.lambda_identity < 0:
             raise ConfigError("recipe lambda_cycle and lambda_identity must be >= 0")
+        if self.g_adv_weight is not None and not self.g_adv_weight >= 0:
+            raise ConfigError(f"recipe g_adv_weight={self.g_adv_weight}; allowed: a number >= 0")
         if self.pool_size < 0:
             raise ConfigError(f"recipe pool_size={self.pool_size}: must be >= 0")
 
@@ -127,6 +139,9 @@ class CycleGAN(Recipe):
         self.G, self.D, self.objective = G, D, objective  # D.ab judges B, D.ba judges A
         self.lambda_cycle = opts.lambda_cycle
         self.lambda_identity = opts.lambda_identity
+        self.g_adv_weight = opts.g_adv_weight
+        if self.g_adv_weight is None:
+            self.g_adv_weight = 2.0 if isinstance(objective, LSGAN) else 1.0
         if self.lambda_identity > 0 and shape_a[0] != shape_b[0]:
             raise ConfigError(
                 f"the identity loss needs both domains with the same channels, got {shape_a[0]} and "
@@ -193,6 +208,7 @@ class CycleGAN(Recipe):
         fake_b = self.G.ab(a)  # (N, C_B, H, W)
         fake_a = self.G.ba(b)  # (N, C_A, H, W)
         gan = self._adversarial(self.D.ab, fake_b, b) + self._adversarial(self.D.ba, fake_a, a)
+        gan = self.g_adv_weight * gan
         cycle = l1(self.G.ba(fake_b), a) + l1(self.G.ab(fake_a), b)
         loss = gan + self.lambda_cycle * cycle
         logs = {"gan_g": gan.detach(), "cycle": cycle.detach()}

@@ -11,7 +11,10 @@ reference code) per continuous code. The variational lower bound of eq. (4),
 
 is maximized by both players: ``lambda_info * (CE_cat + lambda_cont * NLL_cont)`` (the negative
 log-likelihood part of -L_I) is added to D's loss (gradients reach D's body and Q) and to G's
-loss (gradients reach G and Q). Q's parameters belong to both players' optimizers.
+loss (gradients reach G). Q is part of player D: only D's optimizer steps it, as in the
+reference code (openai/InfoGAN, ``infogan_trainer.py``: Q's layers live in the ``d_net`` scope,
+so they are in ``d_vars``, and G's optimizer gets ``g_vars`` only). Option ``q_in_g`` puts Q in
+G's player as well (gankit before: Q stepped by both optimizers).
 
 Built on :class:`~gankit.recipes.plain.TwoPlayer`: D's features of the fake batch are kept
 by ``d_forward`` (no extra D pass), the latent of the last fake batch by ``generate``.
@@ -50,6 +53,7 @@ class InfoGANOptions(AugmentOptions, GammaScheduleOptions):
     q_norm: str = "none"  # none | batch (the paper's MNIST Q: batch norm after that layer)
     code_eval: int = 1000  # samples for code_accuracy at each evaluation (0: off)
     reuse_fake: bool = True  # as in the plain recipe
+    q_in_g: bool = False  # Q also stepped by G's optimizer; the reference: by D's only
 
     def check(self):
         AugmentOptions.check(self)
@@ -157,6 +161,7 @@ class InfoGAN(TwoPlayer):
         self.noise_dim = noise_dim  # z's part of G's input; the codes follow it
         self.lambda_info, self.lambda_cont = opts.lambda_info, opts.lambda_cont
         self.code_eval = opts.code_eval
+        self.q_in_g = opts.q_in_g
         self.classifier = classifier  # shipped classifier name for code_accuracy, or None
         self.Q = QHead(
             D.feature_dim, self.categories, self.n_continuous, opts.q_width, opts.learn_std, opts.q_norm
@@ -164,9 +169,10 @@ class InfoGAN(TwoPlayer):
         self._h = None  # D's features of the last d_forward call
         self._latent = None  # G's input of the last generated batch
 
-    # --- players: Q belongs to both ---------------------------------------------------------
+    # --- players: Q belongs to D (and to G with q_in_g) --------------------------------------
     def parameters_of(self, player):
-        return super().parameters_of(player) + list(self.Q.parameters())
+        own = super().parameters_of(player)
+        return own + list(self.Q.parameters()) if player == "D" or self.q_in_g else own
 
     # --- latent codes ---------------------------------------------------------------------
     @property

@@ -5,6 +5,11 @@ tensors) beside ``step-00001000.json`` (its SHA-256 and step). A checkpoint coun
 when its manifest exists and the checksum matches, so a crash while writing leaves the
 previous one as the latest. Loading uses ``torch.load(weights_only=True)``: a pickle that
 would run code is refused before any of it runs.
+
+A checkpoint found corrupt (its checksum, size or content wrong) is set aside: renamed to
+``step-N.pt.corrupt`` and ``step-N.json.corrupt``, kept for inspection, and no longer listed, so
+it never counts among the ``keep`` newest. Rotation never deletes the checkpoint it has just
+written, which is the newest good one.
 """
 
 from __future__ import annotations
@@ -75,12 +80,51 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int = 
         "bytes": len(data),
     }
     atomic_write_bytes(folder / f"{name}.json", json.dumps(manifest).encode())
-    # Prune only after the new one is complete, oldest first.
-    valid = list_checkpoints(folder)
-    for old in valid[:-keep]:
-        old.unlink(missing_ok=True)
-        old.with_suffix(".json").unlink(missing_ok=True)
+    rotate(folder, path, keep)
     return path
+
+
+def rotate(folder: Path, newest: Path, keep: int) -> None:
+    """Keep ``newest`` (just written and whole) and the ``keep - 1`` newest whole checkpoints of
+    earlier steps; delete the rest of the earlier ones. A checkpoint whose file no longer has its
+    manifest's size is set aside, wherever it is, and not counted; whole ones of later steps
+    (left by a run resumed from before them) are left alone. (Only sizes are compared here;
+    loading verifies the checksum.)"""
+    kept = 1
+    for path in reversed(list_checkpoints(folder)):
+        if path == newest:
+            continue
+        if not _whole(path):
+            set_aside(path)
+        elif path.name < newest.name:
+            if kept < keep:
+                kept += 1
+            else:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _whole(path: Path) -> bool:
+    try:
+        return path.stat().st_size == json.loads(path.with_suffix(".json").read_text())["bytes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def set_aside(path: Path) -> Path | None:
+    """Rename a corrupt checkpoint and its manifest to ``*.corrupt`` (no longer listed); returns
+    the new name of the checkpoint, or None where the folder cannot be changed."""
+    path = Path(path)
+    try:
+        manifest = path.with_suffix(".json")
+        if manifest.exists():
+            os.replace(manifest, manifest.with_name(manifest.name + ".corrupt"))
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+    except OSError:
+        return None
+    _fsync_dir(path.parent)
+    return aside
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -91,23 +135,30 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("step-*.pt") if p.with_suffix(".json").exists())
 
 
+class CorruptCheckpointError(CheckpointError):
+    """The file is there and readable, but it is not the checkpoint its manifest describes."""
+
+
 def verify(path: Path) -> None:
-    """Raise CheckpointError unless ``path`` matches its manifest's SHA-256."""
+    """Raise CheckpointError unless ``path`` matches its manifest's SHA-256 (CorruptCheckpointError
+    when the file or its manifest is readable but wrong)."""
     path = Path(path)
     manifest_path = path.with_suffix(".json")
     try:
         manifest = json.loads(manifest_path.read_text())
         expected = manifest["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except OSError:
         raise CheckpointError(
             f"checkpoint {path}: manifest {manifest_path.name} is missing or unreadable"
         ) from None
+    except (ValueError, KeyError, TypeError):
+        raise CorruptCheckpointError(f"checkpoint {path}: manifest {manifest_path.name} is corrupt") from None
     try:
         data = path.read_bytes()
     except OSError as e:
         raise CheckpointError(f"checkpoint {path}: cannot read ({e.strerror})") from None
     if hashlib.sha256(data).hexdigest() != expected:
-        raise CheckpointError(
+        raise CorruptCheckpointError(
             f"checkpoint {path} is corrupt or truncated (checksum mismatch, {len(data)} bytes)"
         )
 
@@ -119,15 +170,19 @@ def load_file(path: Path, map_location="cpu") -> dict[str, Any]:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise CheckpointError(
+        raise CorruptCheckpointError(
             f"refusing to load {path}: it is not a plain-data checkpoint ({first[:200]})"
         ) from None
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot read ({e.strerror})") from None
     except Exception as e:  # zip errors, truncation, foreign formats
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e)[:200]}") from None
+        raise CorruptCheckpointError(
+            f"cannot read checkpoint {path}: {type(e).__name__}: {str(e)[:200]}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gankit checkpoint")
+        raise CorruptCheckpointError(f"{path} is not a gankit checkpoint")
     return state
 
 
@@ -145,7 +200,12 @@ def load_latest(run_dir: Path, map_location="cpu") -> tuple[Path, dict[str, Any]
             verify(path)
             state = load_file(path, map_location)
         except CheckpointError as e:
-            problems.append(str(e))
+            problem = str(e)
+            if isinstance(e, CorruptCheckpointError):  # an unreadable file (I/O) stays in place
+                aside = set_aside(path)
+                if aside is not None:
+                    problem += f"; set aside as {aside.name}"
+            problems.append(problem)
             continue
         if problems:
             import warnings

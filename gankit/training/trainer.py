@@ -28,7 +28,7 @@ from gankit.errors import CheckpointError, ConfigError, DivergenceError, GankitE
 from gankit.objectives.base import build_objective
 from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
 from gankit.training import checkpoint as ckpt
-from gankit.training import distributed, faults, threads
+from gankit.training import denormals, distributed, faults, threads
 from gankit.training.budget import WallBudget
 from gankit.training.optimizer_view import OptimizerView
 from gankit.training.progress import Progress
@@ -460,12 +460,13 @@ class Trainer:
         # SIGINT/SIGTERM: acknowledged at once, a checkpoint at the next step boundary
         stop = faults.StopSignals(announce=self.is_main).install()
         # Denormal floats (weights and Adam moments decaying towards 0) make CPU kernels slower
-        # and slower as training goes on; flushing them to zero keeps the rate. Process-wide
-        # state, so it is switched off again when fit returns.
-        flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
+        # and slower as training goes on; flushing them to zero keeps the rate. Set in every
+        # intra-op thread (torch's flag is per thread; see denormals.py) after the thread count
+        # is chosen, and switched off again when fit returns.
         claim = contextlib.ExitStack()  # CPU threads: the model's best, cores others leave free
         if self.device.type == "cpu":
             self.threads = claim.enter_context(threads.claimed(cfg.model, cfg.threads))
+        flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
         try:
             if not resuming:  # step 0: the untrained generator (all of a --steps 0 run)
                 t_eval = time.perf_counter()
@@ -555,7 +556,7 @@ class Trainer:
             stop.restore()
             bar.close()
             if flush:
-                torch.set_flush_denormal(False)
+                denormals.set_flush_denormal(False)
         if self.is_main and getattr(self, "tb", None) is not None:
             self.tb.close()
         return last_row

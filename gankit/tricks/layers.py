@@ -67,8 +67,11 @@ class MinibatchDiscrimination(nn.Module):
     """Salimans et al. 2016, sec. 3.2: M_i = f(x_i) T (B x C), c_b(i, j) = exp(-||M_ib - M_jb||_1),
     o(x_i)_b = sum_{j != i} c_b(i, j) + bias_b. (N, A) -> (N, B).
 
-    The sum leaves out j = i (its term is exp(0) = 1), as the authors' code does; T starts
-    N(0, 0.05^2) as there.
+    As the authors' code (openai/improved-gan, ``mnist_svhn_cifar10/nn.py``, ``MinibatchLayer``):
+    T is weight-normalized, T[:, b, c] = exp(log_scale[b, c]) theta[:, b, c] / ||theta[:, b, c]||_2,
+    with theta ~ N(0, 0.05^2), log_scale 0 and the bias -1 at the start; the sum leaves out j = i
+    (its term is exp(0) = 1). Their data-dependent initialization pass (log_scale and bias set
+    from a first batch) is not done here.
     """
 
     uses_batch_statistics = True
@@ -76,8 +79,14 @@ class MinibatchDiscrimination(nn.Module):
     def __init__(self, in_features: int, kernels: int, dims: int):
         super().__init__()
         self.kernels, self.dims = kernels, dims
-        self.T = nn.Parameter(0.05 * torch.randn(in_features, kernels * dims))
-        self.bias = nn.Parameter(torch.zeros(kernels))
+        self.theta = nn.Parameter(0.05 * torch.randn(in_features, kernels * dims))
+        self.log_scale = nn.Parameter(torch.zeros(kernels * dims))
+        self.bias = nn.Parameter(torch.full((kernels,), -1.0))
+
+    @property
+    def T(self) -> torch.Tensor:
+        """(A, B * C): each column theta[:, k] scaled to the length exp(log_scale[k])."""
+        return self.theta * (self.log_scale.exp() / self.theta.norm(dim=0))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         n = h.shape[0]
