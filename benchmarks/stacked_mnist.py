@@ -105,7 +105,7 @@ def run_one(variant: str, seed: int, a: argparse.Namespace) -> dict:
         loss="ns",
         data_dir=find_data_dir(a.data_dir),
         data_args={"size": a.data_size, "limit": a.limit},
-        model_args={"width": a.width},
+        model_args={"width": a.width, "d_width": a.d_width},
         recipe_args=VARIANTS[variant],
         steps=a.steps,
         batch_size=a.batch_size,
@@ -184,6 +184,7 @@ def schedule(runs: list[tuple[str, int]], a: argparse.Namespace) -> list[dict]:
 
 def child_args(a: argparse.Namespace, run_cap: float) -> list[str]:
     out = ["--steps", str(a.steps), "--batch-size", str(a.batch_size), "--width", str(a.width)]
+    out += ["--d-width", str(a.d_width)]
     out += ["--device", a.device, "--n-samples", str(a.n_samples), "--n-eval", str(a.n_eval)]
     out += ["--data-size", str(a.data_size), "--limit", str(a.limit), "--threads", str(a.threads)]
     out += ["--out", a.out, "--work", a.work or a.out, "--run-cap-s", f"{run_cap:.1f}"]
@@ -226,6 +227,13 @@ def parse(argv=None) -> argparse.Namespace:
         "--batch-size", type=int, default=96, help="divisible by 2, 3 and 4 (packing) and 4 (mbstd)"
     )
     p.add_argument("--width", type=int, default=64, help="DCGAN width (ndf = ngf)")
+    p.add_argument(
+        "--d-width",
+        type=int,
+        default=0,
+        help="D's first-layer channels (0: --width); PacGAN table 3 shrinks D to 1/4 or 1/2 of G: "
+        "--d-width 16 or 32 with --width 64",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--workers", type=int, default=0, help="parallel runs (0: all, at most 18, on cuda; 1 on cpu)"
@@ -254,6 +262,7 @@ def parse(argv=None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.tiny:
         a.steps, a.width, a.batch_size, a.n_samples, a.n_eval = 3, 8, 12, 600, 64
+        a.d_width = a.d_width and 2  # a small D stays smaller than G
         a.data_size, a.limit, a.seeds, a.wall_budget = 600, 600, [0], 0.0
     if not a.workers:
         a.workers = min(18, len(a.seeds) * len(a.variants)) if a.device.startswith("cuda") else 1

@@ -14,7 +14,8 @@ Choices come first: ``model`` and ``loss`` left unset are picked by the highest 
 preset names them (dataset, then recipe, then objective), else ``mlp`` and ``ns``. Then values:
 every key the user left unset takes the highest applicable preset's value. A preset applies
 when each of its ``when`` conditions holds for the resolved choices (a tuple value means "one
-of"); of a component's presets the first that applies is used. Explicit flags always win;
+of"); a condition on a component option (``"recipe.pack": 2``) holds for the user's value of
+that option, else its default. Of a component's presets the first that applies is used. Explicit flags always win;
 ``sources`` records, per key, where its value came from (``gankit train --dry-run``).
 """
 
@@ -157,6 +158,7 @@ def apply(cfg) -> tuple[Any, dict[str, str]]:
     cfg.model, cfg.loss = known["model"], known["loss"]
     # Values: each layer's first preset whose conditions hold for the final choices; the higher
     # layer wins, an explicit flag above all.
+    known.update(_options_known(cfg, known))
     for kind in ("loss", *LAYERS):
         name = known[kind] if kind != "data" else known["data"]
         preset = _choose(registries.BY_KIND[kind], name, known)
@@ -172,6 +174,31 @@ def apply(cfg) -> tuple[Any, dict[str, str]]:
             _set(cfg, key, value)
             sources[key] = f"{kind} {name} preset [{preset.source}]"
     return cfg, sources
+
+
+def _options_known(cfg, known: Mapping[str, Any]) -> dict[str, Any]:
+    """``kind.option`` -> the user's value, else the option's default, for the options some
+    chosen component's preset conditions on (``when={"recipe.pack": 2}``)."""
+    from gankit import registries
+
+    wanted = {
+        key
+        for kind in ("loss", *LAYERS)
+        if known.get(kind) in registries.BY_KIND[kind]
+        for preset in registries.BY_KIND[kind].get(known[kind]).presets
+        for key in preset.when
+        if "." in key
+    }
+    out = {}
+    for key in wanted:
+        kind, opt = key.split(".", 1)
+        registry = registries.BY_KIND.get(kind)
+        if registry is None or known.get(kind) not in registry or registry.get(known[kind]).options is None:
+            continue
+        # the user's options parsed (``--set`` gives strings) over the component's defaults
+        opts = registry.resolve_options(known[kind], getattr(cfg, COMPONENT_SECTIONS[kind]))
+        out[key] = getattr(opts, opt, None)
+    return out
 
 
 def _set(cfg, key: str, value: Any) -> None:

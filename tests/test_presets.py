@@ -31,11 +31,18 @@ def _config_for(kind: str, name: str, preset: Preset) -> dict:
     kw = {"data": (name if name != "folder" else "folder:/nonexistent") if kind == "data" else PLAIN_DATA}
     if kind != "data":
         kw[kind] = name
+    options = {}  # conditions on component options ("recipe.pack": 2), as kind.option keys
     for key, want in preset.when.items():
-        if key not in preset.values and not isinstance(want, tuple):
+        if "." in key:
+            section, opt = key.split(".", 1)
+            kw.setdefault(presets.COMPONENT_SECTIONS[section], {})[opt] = want
+            options[key] = want
+        elif key not in preset.values and not isinstance(want, tuple):
             kw[key] = want
     entries = registries.BY_KIND[kind].get(name).presets
-    known = {"data": kw["data"], "recipe": kw.get("recipe", "plain"), "model": None, "loss": None} | kw
+    known = (
+        {"data": kw["data"], "recipe": kw.get("recipe", "plain"), "model": None, "loss": None} | kw | options
+    )
     if next(p for p in entries if p.holds(known)) is not preset:  # a catch-all after a tuned one
         kw["loss"] = "hinge"
     return kw

@@ -108,6 +108,7 @@ def check_norms_and_slope(opts) -> None:
 @dataclasses.dataclass
 class DCGANOptions:
     width: int = 64  # channels of D's first layer and G's last hidden layer (ndf = ngf)
+    d_width: int = 0  # D's first-layer channels when not width (PacGAN table 3: width / 4, width / 2)
     g_norm: str = "batch"  # batch | layer | none
     d_norm: str = "batch"  # batch | layer | none (use layer or none with gradient penalties)
     slope: float = 0.2  # D's leaky ReLU slope
@@ -116,8 +117,10 @@ class DCGANOptions:
 
     def check(self):
         check_norms_and_slope(self)
-        if self.width < 1:
-            raise ConfigError(f"width={self.width}; allowed: an integer >= 1")
+        if self.width < 1 or self.d_width < 0:
+            raise ConfigError(
+                f"width={self.width}, d_width={self.d_width}; allowed: width >= 1, d_width >= 0 (0: width)"
+            )
         if self.init not in ("dcgan", "default"):
             raise ConfigError(f"init={self.init!r}; choose dcgan or default")
 
@@ -210,7 +213,7 @@ class DCGANDiscriminator(ImageDiscriminator):
         base, k = base_and_doublings(size)
         layers: list[nn.Module] = []
         self.concat_classes = spec.num_classes if opts.cond_d == "concat" else 0
-        c_in, c = channels + self.concat_classes, opts.width
+        c_in, c = channels + self.concat_classes, opts.d_width or opts.width
         for i in range(k):
             norm = norm2d(opts.d_norm, c) if i > 0 else []
             layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=not norm), *norm, nn.LeakyReLU(opts.slope, True)]
