@@ -88,8 +88,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    # Trainer.fit flushes denormals on CPU; train_step alone does not, so set it for both loops.
-    torch.set_flush_denormal(True)
+    # Trainer.fit flushes denormals on CPU; train_step alone does not, so set it for both loops
+    # (in every intra-op thread, as fit does).
+    from gankit.training.denormals import set_flush_denormal
+
+    set_flush_denormal(True)
     torch.manual_seed(0)
     trainer = gankit_trainer(args.data_dir, "benchmarks/out/speed_mlp")
     x_all = trainer.dataset.train_x.float().div(255)  # the same MNIST tensor, in memory

@@ -96,12 +96,16 @@ def rotate(folder: Path, newest: Path, keep: int) -> None:
             continue
         if not _whole(path):
             set_aside(path)
-        elif path.name < newest.name:
+        elif _step(path) < _step(newest):
             if kept < keep:
                 kept += 1
             else:
                 path.unlink(missing_ok=True)
                 path.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _step(path: Path) -> int:
+    return int(path.stem.split("-")[1])
 
 
 def _whole(path: Path) -> bool:
