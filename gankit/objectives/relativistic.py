@@ -71,9 +71,10 @@ class RpGAN(RSGAN):
     """Relativistic pairing GAN of R3GAN (Huang et al. 2024, eq. 2, f = softplus) with R1 = R2 = 0.1, Adam (0, 0.99)."""
 
     # R3GAN's optimizer: Adam with beta1 0 (their configs: beta2 0.9 -> 0.99, lr 2e-4 -> 5e-5
-    # over 20M images); here the end values of beta2 and the start lr. gamma = 0.1 for R1 and
-    # R2 (their values range 0.05 to 150 with the data; measured on the toy sets and MNIST:
-    # docs/relativistic.md).
+    # over 20M images); here the end value of beta2 and the start lr. gamma = 0.1 for R1 and
+    # R2: their configs use 0.05 to 150 with the data; on the toy sets and MNIST here, 0.1 and
+    # 1 were within run-to-run noise of each other in short runs (docs/relativistic.md), so
+    # this value is a guess within that range, not a tuned one.
     defaults = TrainDefaults(
         optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.99), penalties={"r1": 0.1, "r2": 0.1}
     )
