@@ -103,6 +103,8 @@ def main() -> None:
     if args.what == "run":
         cfg = json.loads((Path(args.run_dir) / "config.json").read_text())
         row["run_config"] = {k: cfg.get(k) for k in ("data", "model", "loss", "steps", "batch_size", "seed")}
+        last = (Path(args.run_dir) / "metrics.jsonl").read_text().splitlines()[-1]
+        row["steps_done"], row["fid_lenet"] = (json.loads(last).get(k) for k in ("step", "fid_lenet"))
     save(key, row)
 
 

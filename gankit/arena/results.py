@@ -16,7 +16,8 @@ Definitions (also in docs/arena.md):
   given with ``--target``; ``null`` if never met.
 - **images per second**: images seen / wall time of the run (evaluation time included).
 - **ranking**: objectives ordered by the median over seeds of the rank keys, lexicographically
-  (``modes`` then ``hq_fraction`` for mode data, else the data's main metric); a diverged run
+  (``modes`` then ``hq_fraction`` for mode data, else the data's main metric; ``--rank-by
+  METRIC`` replaces them with one logged metric, e.g. ``fid_inception``); a diverged run
   counts as the worst possible value; objectives with equal medians share a rank.
 """
 
