@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg
+import torch
 
 from gankit.metrics import (
     classifier_score,
@@ -131,6 +132,44 @@ def test_kid_subsets_match_brute_force_mean_and_std():
     mean, std = kernel_distance(x, y, subsets=5, subset_size=4, seed=11)
     assert mean == pytest.approx(np.mean(values), rel=1e-9)
     assert std == pytest.approx(np.std(values), rel=1e-9)
+
+
+def test_kid_from_full_kernels_matches_brute_force_per_subset():
+    # Subsets of 20 of 24 and 22 rows, 30 of them: the full kernel matrices once cost fewer
+    # operations than each subset's own, so kernel_distance reads the subsets' sums off them.
+    rng = np.random.default_rng(6)
+    x = rng.integers(-3, 4, size=(24, 2)).astype(float)
+    y = rng.integers(-2, 5, size=(22, 2)).astype(float)
+    assert (24 * 24 + 22 * 22 + 24 * 22) * (2 + 30) < 30 * 3 * 20 * 20 * 2  # the full-kernel path
+    draws = np.random.RandomState(3)
+    values = []
+    for _ in range(30):
+        ix = draws.choice(24, 20, replace=False)
+        iy = draws.choice(22, 20, replace=False)
+        values.append(brute_force_mmd2(x[ix], y[iy]))
+    mean, std = kernel_distance(x, y, subsets=30, subset_size=20, seed=3)
+    assert mean == pytest.approx(np.mean(values), rel=1e-9)
+    assert std == pytest.approx(np.std(values), rel=1e-9)
+
+
+def test_kid_paths_agree_on_a_large_problem():
+    # 800 samples of 16 features, 50 subsets of 400 (the shape of the MNIST evaluation's 2,500 x
+    # 128, 100 x 1,000, smaller): the full-kernel path against each subset's own MMD^2, as
+    # computed before that path existed.
+    from gankit.metrics.distances import mmd2_unbiased
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(800, 16, dtype=torch.float64, generator=g)
+    y = torch.randn(800, 16, dtype=torch.float64, generator=g) * 1.1 + 0.05
+    draws = np.random.RandomState(0)
+    values = []
+    for _ in range(50):
+        ix = torch.from_numpy(draws.choice(800, 400, replace=False))
+        iy = torch.from_numpy(draws.choice(800, 400, replace=False))
+        values.append(mmd2_unbiased(x[ix], y[iy]))
+    mean, std = kernel_distance(x, y, subsets=50, subset_size=400)
+    assert mean == pytest.approx(np.mean(values), rel=1e-10)
+    assert std == pytest.approx(np.std(values), rel=1e-8)
 
 
 def test_kid_is_near_zero_for_one_distribution_where_the_biased_estimate_is_not():

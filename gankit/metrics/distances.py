@@ -99,6 +99,12 @@ def kernel_distance(a, b, subsets: int = 100, subset_size: int = 1000, seed: int
     Each subset draws ``min(subset_size, N, M)`` rows of ``a`` and of ``b`` without replacement
     (numpy ``RandomState(seed)``, as torch-fidelity); the std is the population std over subsets.
     When that takes all rows of both sets every subset is the same: one MMD^2, std 0.
+
+    The subsets' kernel sums come from whichever costs fewer operations: each subset's own
+    kernel matrices (3 m^2 D multiply-adds per subset), or the full kernel matrices once, each
+    subset's sum read off them through its 0/1 membership vector (``_subset_sums``; e.g. 2,500
+    samples of 128 features, 100 subsets of 1,000: 9x fewer operations). The two agree to
+    float64 rounding (the same terms, summed in another order).
     """
     x, y = _as_matrix(a, "a"), _as_matrix(b, "b")
     m = min(subset_size, x.shape[0], y.shape[0])
@@ -107,12 +113,39 @@ def kernel_distance(a, b, subsets: int = 100, subset_size: int = 1000, seed: int
     if m == x.shape[0] == y.shape[0]:
         return mmd2_unbiased(x, y), 0.0
     rng = np.random.RandomState(seed)
-    values = np.empty(subsets)
-    for s in range(subsets):
-        ix = torch.from_numpy(rng.choice(x.shape[0], m, replace=False))
-        iy = torch.from_numpy(rng.choice(y.shape[0], m, replace=False))
-        values[s] = mmd2_unbiased(x[ix], y[iy])
+    draws = [
+        (rng.choice(x.shape[0], m, replace=False), rng.choice(y.shape[0], m, replace=False))
+        for _ in range(subsets)
+    ]
+    n, k, d = x.shape[0], y.shape[0], x.shape[1]
+    if (n * n + k * k + n * k) * (d + subsets) < subsets * 3 * m * m * d:
+        w_x, w_y = torch.zeros(subsets, n, dtype=x.dtype), torch.zeros(subsets, k, dtype=y.dtype)
+        for s, (ix, iy) in enumerate(draws):
+            w_x[s, torch.from_numpy(ix)] = 1.0
+            w_y[s, torch.from_numpy(iy)] = 1.0
+        off_xx = _subset_sums(x, x, w_x, w_x) - w_x @ _self_kernel(x)
+        off_yy = _subset_sums(y, y, w_y, w_y) - w_y @ _self_kernel(y)
+        values = ((off_xx + off_yy) / (m * (m - 1)) - 2.0 * _subset_sums(x, y, w_x, w_y) / m**2).numpy()
+    else:
+        values = np.array(
+            [mmd2_unbiased(x[torch.from_numpy(ix)], y[torch.from_numpy(iy)]) for ix, iy in draws]
+        )
     return float(values.mean()), float(values.std())
+
+
+def _self_kernel(x: torch.Tensor) -> torch.Tensor:
+    """k(x_i, x_i) for each row: (N, D) -> (N,)."""
+    t = (x * x).sum(1).div_(x.shape[1]).add_(1.0)
+    return (t * t).mul_(t)
+
+
+def _subset_sums(x: torch.Tensor, y: torch.Tensor, w_x: torch.Tensor, w_y: torch.Tensor, block: int = 1024):
+    """sum_{i in S_s, j in T_s} k(x_i, y_j) for each subset s, from memberships ``w_x`` (S, N)
+    and ``w_y`` (S, M) of 0/1: the row sums of (w_x K) * w_y, K built ``block`` rows at a time."""
+    total = torch.zeros(w_x.shape[0], dtype=x.dtype)
+    for r in range(0, x.shape[0], block):
+        total += ((w_x[:, r : r + block] @ polynomial_kernel(x[r : r + block], y)) * w_y).sum(1)
+    return total
 
 
 # k-NN metrics work in float32, as the reference implementations do (4x less memory and twice
