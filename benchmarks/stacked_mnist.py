@@ -15,6 +15,8 @@ of overrunning. Measured on an H100 with 16 cores: 18 runs of 2,500 steps in 152
     # on a GPU machine (H100, 16 cores), about 4-5 minutes in all:
     python benchmarks/stacked_mnist.py --device cuda --steps 4000 --wall-budget 330 \
         --out benchmarks/out/stacked_mnist --work /tmp/stacked_mnist_runs
+    # PacGAN table 3: D at a quarter (or half) of G's width, where the published DCGAN collapses
+    python benchmarks/stacked_mnist.py --device cuda --d-width 16 --variants plain pack2 pack3 pack4 ...
     # a tiny CPU check (a minute):
     OMP_NUM_THREADS=1 python benchmarks/stacked_mnist.py --tiny --out /tmp/stacked_tiny
 
