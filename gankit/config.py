@@ -2,9 +2,10 @@
 
 One flat dataclass for what every run has, plus one options dict per chosen component
 (``data_args``, ``model_args``, ``loss_args``, ``recipe_args``) whose keys are checked against
-the dataclass that component registered. ``resolve`` fills every ``None`` from the objective's
-recommended defaults and every options dict from the component's defaults, so the saved config
-is complete and reproduces the run.
+the dataclass that component registered. ``resolve`` fills every ``None`` from the components'
+presets (gankit/presets.py), the objective's recommended defaults and the base defaults, and
+every options dict from the component's defaults, so the saved config is complete and
+reproduces the run.
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ RESUME_MAY_DIFFER = (
 class Config:
     # What to train.
     data: str = "8gaussians"
-    model: str | None = None  # None: the recipe's recommended model (plain: mlp)
-    loss: str | None = None  # None: the recipe's recommended objective (plain: ns)
+    model: str | None = None  # None: the presets' choice (mnist: dcgan), else mlp
+    loss: str | None = None  # None: the presets' choice (cyclegan: lsgan), else ns
     recipe: str = "plain"
     # Budget and reproducibility.
     # None on a key below: the presets' value (gankit/presets.py), else the base default
     # (presets.BASE: steps 3000, batch 256, eval_every 500, decay_start 0.5, max_wall_s 0).
     steps: int | None = None  # generator updates
-    # Stop cleanly (evaluate, checkpoint) after this much wall time; 0: off. With linear-decay,
-    # the schedule is fitted to the budget (steps measured in the first seconds; docs/presets.md).
+    # Stop cleanly (evaluate, checkpoint) after this much wall time; 0: off. The step count and
+    # the lr schedule are fitted to the budget (speed measured in the first seconds; docs/presets.md).
     max_wall_s: float | None = None
     batch_size: int | None = None
     z_dim: int = 0  # 0: the model's own default

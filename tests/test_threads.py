@@ -80,3 +80,14 @@ def test_trainer_uses_the_rule_and_the_flag(tmp_path, monkeypatch):
     t = Trainer(Config(**kw, threads=2, out=str(tmp_path / "b")))
     t.fit(progress=False)
     assert t.threads == 2
+
+
+def test_threads_flag_reaches_the_config(tmp_path, capsys):
+    import json
+
+    from gankit.cli import main
+
+    assert main(["train", "--threads", "3", "--dry-run", "--out", str(tmp_path / "x")]) == 0
+    assert json.loads(capsys.readouterr().out)["threads"] == 3
+    assert main(["train", "--threads", "-1", "--dry-run"]) == 2
+    assert "threads" in capsys.readouterr().err
