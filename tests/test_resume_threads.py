@@ -64,6 +64,7 @@ if shared_data_dir() is not None:  # the plain recipe's conditional form needs l
         data_args={"limit": 128},
         batch_size=16,
         n_eval=32,
+        model="mlp",  # mnist's preset picks dcgan
         model_args={"width": 32, "depth": 1},
         recipe_args={"conditional": True},
     )
@@ -94,7 +95,8 @@ def test_resume_equals_straight_run_at_default_and_two_threads(tmp_path, monkeyp
 
     monkeypatch.setattr(gankit.viz.pictures, "draw_run_pictures", lambda trainer, folder: {})
     n, k = 6, 3
-    kw = dict(progress="none", device="cpu", eval_every=2, seed=5, steps=n)
+    # threads=n: gankit's own choice would follow the machine's load (threads.py)
+    kw = dict(progress="none", device="cpu", eval_every=2, seed=5, steps=n, threads=threads)
     kw.update(CASES[name])
     Trainer(Config(out=str(tmp_path / "full"), **kw)).fit(progress=False)
     part = Trainer(Config(out=str(tmp_path / "part"), **kw))

@@ -82,6 +82,30 @@ def test_trainer_uses_the_rule_and_the_flag(tmp_path, monkeypatch):
     assert t.threads == 2
 
 
+def test_resume_keeps_the_runs_thread_count_when_the_load_changed(tmp_path, monkeypatch):
+    """A convnet run chose 2 threads on an idle machine; resumed while another job holds a core
+    it keeps 2 (the split of work between threads changes float sums, so exactness needs the
+    same count); --threads on the resume still wins."""
+    from gankit.training.trainer import Trainer
+
+    monkeypatch.setenv("GANKIT_TRAINERS_DIR", str(tmp_path / "reg"))
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(threads, "ONE_THREAD_MODELS", ())  # the toy MLP stands in for a convnet
+    kw = dict(data="8gaussians", steps=1, eval_every=1, n_eval=8, batch_size=4, lr_schedule="constant")
+    t = Trainer(Config(**kw, progress="none", out=str(tmp_path / "r")))
+    t.fit(progress=False)
+    assert t.threads == 2 and t.state.threads == 2
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.0, 0.0, 0.0))  # a core now busy
+    assert threads.choose_threads("mlp", 2, threads.busy_cores(tmp_path / "reg")) == 1
+    t = Trainer.from_run(tmp_path / "r", overrides={"steps": 2})
+    t.fit(progress=False)
+    assert t.threads == 2
+    t = Trainer.from_run(tmp_path / "r", overrides={"steps": 3, "threads": 1})
+    t.fit(progress=False)
+    assert t.threads == 1
+
+
 def test_threads_flag_reaches_the_config(tmp_path, capsys):
     import json
 

@@ -143,6 +143,11 @@ class CorruptCheckpointError(CheckpointError):
     """The file is there and readable, but it is not the checkpoint its manifest describes."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """The file holds code to run on loading (a pickle gankit does not write): refused every
+    time it is met and left where it is, so the refusal is seen, not a missing checkpoint."""
+
+
 def verify(path: Path) -> None:
     """Raise CheckpointError unless ``path`` matches its manifest's SHA-256 (CorruptCheckpointError
     when the file or its manifest is readable but wrong)."""
@@ -174,7 +179,7 @@ def load_file(path: Path, map_location="cpu") -> dict[str, Any]:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise CorruptCheckpointError(
+        raise UnsafeCheckpointError(
             f"refusing to load {path}: it is not a plain-data checkpoint ({first[:200]})"
         ) from None
     except FileNotFoundError:

@@ -88,6 +88,10 @@ class TrainState:
     lr_scale: float = 1.0  # product of the rollback learning-rate factors (on_nan=rollback)
     horizon: int = 0  # steps the schedule and the run follow (training/budget.py); 0: not fixed yet
     horizon_of: list = dataclasses.field(default_factory=list)  # [steps, max_wall_s] it was fitted to
+    # CPU threads the run trains with, chosen at its first fit (training/threads.py); a resume
+    # keeps them unless --threads says otherwise: how work is split between threads changes the
+    # float sums, so the same count is what makes a resume equal the uninterrupted run.
+    threads: int = 0
 
 
 def update_ema(ema: AveragedModel, model: nn.Module) -> None:
@@ -465,7 +469,9 @@ class Trainer:
         # is chosen, and switched off again when fit returns.
         claim = contextlib.ExitStack()  # CPU threads: the model's best, cores others leave free
         if self.device.type == "cpu":
-            self.threads = claim.enter_context(threads.claimed(cfg.model, cfg.threads))
+            wanted = cfg.threads or self.state.threads
+            self.threads = claim.enter_context(threads.claimed(cfg.model, wanted))
+            self.state.threads = self.threads
         flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
         try:
             if not resuming:  # step 0: the untrained generator (all of a --steps 0 run)
