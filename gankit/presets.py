@@ -233,6 +233,7 @@ def explain(cfg, sources: Mapping[str, str]) -> list[str]:
 
     d = to_dict(cfg)
     lines = []
+    notes: dict[str, int] = {}  # provenance text -> its footnote number, each printed once
     for key in sorted(sources, key=_order):
         if sources[key].endswith("option default"):
             continue  # in the printed config; only options a flag or preset set are listed
@@ -241,7 +242,11 @@ def explain(cfg, sources: Mapping[str, str]) -> list[str]:
             value = d[COMPONENT_SECTIONS[kind]].get(opt)
         else:
             value = d.get(key)
-        lines.append(f"{key:<24} {_short(value) if value is not None else 'none':<22} <- {sources[key]}")
+        source, bracket, note = sources[key].partition(" [")
+        if bracket:
+            source += f" [{notes.setdefault(note.removesuffix(']'), len(notes) + 1)}]"
+        lines.append(f"{key:<24} {_short(value) if value is not None else 'none':<22} <- {source}")
+    lines += [f"[{n}] {text}" for text, n in notes.items()]
     return lines
 
 
