@@ -4,16 +4,18 @@ checkpoints, evaluation and logging, for every recipe, objective and model.
 A step is the recipe's phases in order, e.g. ``[Phase("D", n_critic), Phase("G", 1)]``;
 each update draws a fresh real batch, asks the recipe for the player's loss, and steps that
 player's optimizer. Progress is counted in steps (generator updates) and images seen.
+
+The Trainer is carved along its responsibilities: the loop here; checkpoint state, saving,
+loading and rollback in ``persistence.py``; sampling, metrics and pictures in ``evaluation.py``;
+the step logs and the weight average in ``step_logs.py``; the wall budget in ``budget.py``; the
+thread choice in ``threads.py``; the display in ``progress.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +26,18 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from gankit import config as config_mod
 from gankit.config import Config
 from gankit.data.base import build_dataset
-from gankit.errors import CheckpointError, ConfigError, DivergenceError, GankitError
+from gankit.errors import ConfigError, DivergenceError, GankitError
 from gankit.objectives.base import build_objective
 from gankit.recipes.base import RECIPES, BuildContext, Recipe, build_recipe
 from gankit.training import checkpoint as ckpt
 from gankit.training import denormals, distributed, faults, threads
 from gankit.training.budget import WallBudget
+from gankit.training.evaluation import Evaluation, final_metrics, is_number  # noqa: F401  (re-exported)
 from gankit.training.optimizer_view import OptimizerView
+from gankit.training.persistence import Persistence, TrainState  # noqa: F401  (re-exported)
 from gankit.training.progress import Progress
 from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
+from gankit.training.step_logs import LogSums, update_ema  # noqa: F401  (re-exported)
 
 
 def pick_device(name: str) -> torch.device:
@@ -79,88 +84,7 @@ def build(cfg: Config) -> tuple[Any, Recipe]:
     return dataset, recipe
 
 
-@dataclasses.dataclass
-class TrainState:
-    step: int = 0
-    images_seen: int = 0
-    wall_s: float = 0.0
-    rollbacks: int = 0
-    lr_scale: float = 1.0  # product of the rollback learning-rate factors (on_nan=rollback)
-    horizon: int = 0  # steps the schedule and the run follow (training/budget.py); 0: not fixed yet
-    horizon_of: list = dataclasses.field(default_factory=list)  # [steps, max_wall_s] it was fitted to
-    # CPU threads the run trains with, chosen at its first fit (training/threads.py); a resume
-    # keeps them unless --threads says otherwise: how work is split between threads changes the
-    # float sums, so the same count is what makes a resume equal the uninterrupted run.
-    threads: int = 0
-
-
-def update_ema(ema: AveragedModel, model: nn.Module) -> None:
-    """``ema.update_parameters(model)`` without its wait for the GPU.
-
-    AveragedModel keeps its update count ``n_averaged`` on the CPU and copies it to the
-    parameters' device at every update, a blocking copy (the host waits until the GPU has caught
-    up), although the EMA function ignores the count. Here the same function gets the same
-    tensors in the same groups (by device and dtype), so the update is the same bit for bit, and
-    the count is read where it lives."""
-    ema_tensors = [*ema.module.parameters(), *ema.module.buffers()]
-    model_tensors = [*model.parameters(), *model.buffers()]
-    with torch.no_grad():
-        if int(ema.n_averaged) == 0:  # the first update copies
-            for e, m in zip(ema_tensors, model_tensors, strict=True):
-                e.copy_(m)
-        else:
-            groups: dict[tuple, tuple[list, list]] = {}
-            for e, m in zip(ema_tensors, model_tensors, strict=True):
-                es, ms = groups.setdefault((e.device, e.dtype), ([], []))
-                es.append(e.detach())
-                ms.append(m.detach())
-            for es, ms in groups.values():
-                ema.multi_avg_fn(es, ms, ema.n_averaged)
-        ema.n_averaged += 1
-
-
-class LogSums:
-    """Sums of the step logs since the last reset, read as means.
-
-    With ``keep_tensors`` (on a GPU) a tensor is only kept: the step then adds no kernel and no
-    synchronization for its logs; the kept values are summed on the device and read back
-    together, one synchronization per read. Otherwise each value becomes a float at once.
-    """
-
-    def __init__(self, keep_tensors: bool = False):
-        self.keep_tensors = keep_tensors
-        self.reset()
-
-    def reset(self) -> None:
-        self.values: dict[str, list] = {}
-        self.count = 0  # steps added since the reset
-
-    def add(self, logs: dict[str, Any]) -> None:
-        for k, v in logs.items():
-            keep = self.keep_tensors and torch.is_tensor(v)
-            self.values.setdefault(k, []).append(v.detach() if keep else float(v))
-        self.count += 1
-
-    def means(self, keys=None) -> dict[str, float]:
-        """Means over the steps added of ``keys`` (default: all) that were logged."""
-        keys = [k for k in (self.values if keys is None else keys) if k in self.values]
-        totals = {}
-        for k in keys:  # fold each list into one value so repeated reads stay short
-            floats = [v for v in self.values[k] if not torch.is_tensor(v)]
-            tensors = [v for v in self.values[k] if torch.is_tensor(v)]
-            total = math.fsum(floats)
-            if tensors:
-                total = torch.stack(tensors).sum() + total
-            self.values[k] = totals[k] = [total]
-        on_device = [k for k in keys if torch.is_tensor(totals[k][0])]
-        read = (
-            dict(zip(on_device, torch.stack([totals[k][0] for k in on_device]).tolist())) if on_device else {}
-        )
-        n = max(self.count, 1)
-        return {k: read.get(k, totals[k][0]) / n for k in keys}
-
-
-class Trainer:
+class Trainer(Persistence, Evaluation):
     """Build everything from a config, train, evaluate, checkpoint, resume.
 
     ``Trainer(cfg).fit()`` trains a new run; ``Trainer.from_run(dir).fit()`` resumes one.
@@ -257,62 +181,6 @@ class Trainer:
         cfg.out = str(run_dir)
         return cls(cfg, run_dir=run_dir, resume_state=state, **kw)
 
-    # --- state ----------------------------------------------------------------------------
-    def rng_state(self) -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state(), "stream": self.stream.state_dict()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        local = self.recipe.rank_local_modules()
-        if local:  # e.g. CycleGAN's pools: each rank's own, restored to the same rank
-            rng["local"] = {
-                name: {k: v.detach().cpu() for k, v in m.state_dict().items()} for name, m in local.items()
-            }
-        return rng
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything to continue exactly. Collective under torchrun: every rank must call it
-        (each rank's RNG and data-stream state are gathered into ``rng_ranks``)."""
-        rng = self.rng_state()
-        ranks = distributed.gather_objects(rng) if self.world_size > 1 else [rng]
-        return {
-            "rng_ranks": ranks,
-            "config": json.dumps(config_mod.to_dict(self.cfg)),
-            "train": dataclasses.asdict(self.state),
-            "recipe": self.recipe.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
-            "scalers": {p: sc.state_dict() for p, sc in self.scalers.items()},
-            "rng": rng,
-            "world_size": self.world_size,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        try:
-            self.recipe.load_state_dict(state["recipe"])
-            for p, o in self.optimizers.items():
-                o.load_state_dict(state["optimizers"][p])
-            for p, sc in self.scalers.items():
-                sc.load_state_dict(state["scalers"][p])
-            if self.ema is not None:
-                self.ema.load_state_dict(state["ema"])
-            self.state = TrainState(**state["train"])
-            saved_world = int(state.get("world_size", 1))
-            distributed.check_resume_world(saved_world, self.world_size, self.cfg.allow_world_size_change)
-            ranks = state.get("rng_ranks") or [state["rng"]]
-            rng = ranks[self.rank] if self.rank < len(ranks) else None
-            if rng is not None and saved_world == self.world_size:
-                self.stream.load_state_dict(rng["stream"])
-                torch.set_rng_state(rng["torch"])
-                if "cuda" in rng and self.device.type == "cuda":
-                    torch.cuda.set_rng_state(rng["cuda"], self.device)
-                for name, m in self.recipe.rank_local_modules().items():
-                    if name in rng.get("local", {}):
-                        m.load_state_dict(rng["local"][name])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(
-                f"checkpoint does not fit this run's model: {str(e).splitlines()[0][:200]}"
-            ) from None
-
     # --- the loop -------------------------------------------------------------------------
     def _prepare_folder(self, resuming: bool) -> None:
         if not self.is_main:
@@ -341,14 +209,6 @@ class Trainer:
                 f"cannot write to run folder {self.run_dir}: {e.strerror}; free space or choose another --out"
             ) from None
         self.tb = TensorBoard(self.run_dir / "tensorboard")
-
-    def save_run(self, run_dir: str | Path) -> Path:
-        """Write the current state as a new run folder (config.json, a checkpoint) that
-        ``gankit train --resume run_dir`` continues; for callers that drive ``train_step``."""
-        self.run_dir = Path(run_dir)
-        self.cfg.out = str(self.run_dir)
-        self._prepare_folder(resuming=False)
-        return self.save_checkpoint()
 
     def _set_lr(self, step: int) -> None:
         factor = lr_factor(self.cfg, step, self.budget.total(self.state)) * self.state.lr_scale
@@ -566,173 +426,3 @@ class Trainer:
         if self.is_main and getattr(self, "tb", None) is not None:
             self.tb.close()
         return last_row
-
-    # --- evaluation -----------------------------------------------------------------------
-    def sampling_generator(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else self.recipe.generator()
-
-    def eval_noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Fixed noise (and labels for conditional runs), the same at every evaluation."""
-        gen = torch.Generator().manual_seed(self._eval_gen_seed)
-        z = self.recipe.noise(n, "cpu", generator=gen)
-        y = None
-        if getattr(self.recipe, "conditional", False):
-            y = torch.arange(n) % self.dataset.num_classes
-        return z, y
-
-    @torch.no_grad()
-    def generate(self, n: int, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``n`` samples from fixed noise, in eval mode, on CPU; returns (samples, labels)."""
-        z, y = self.eval_noise(n)
-        G = self.sampling_generator()
-        was_training = self.recipe.training
-        self.recipe.eval()
-        G.eval()
-        try:
-            parts = []
-            for i in range(0, n, chunk):
-                zi = z[i : i + chunk].to(self.device)
-                yi = None if y is None else y[i : i + chunk].to(self.device)
-                parts.append(self.recipe.sample(zi, yi, G=G).float().cpu())
-        finally:
-            self.recipe.train(was_training)
-            G.train(was_training)
-        return torch.cat(parts), y
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, y: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` samples (on CPU) from noise seeded by ``seed``, with the EMA generator if any."""
-        z = self.recipe.noise(n, "cpu", generator=torch.Generator().manual_seed(seed))
-        G = self.sampling_generator()
-        was = G.training
-        G.eval()
-        try:
-            out = self.recipe.sample(z.to(self.device), None if y is None else y.to(self.device), G=G)
-        finally:
-            G.train(was)
-        return out.float().cpu()
-
-    def evaluate(self, n: int | None = None) -> dict[str, Any]:
-        n = n or self.cfg.n_eval
-        metrics = self.recipe.evaluate(self.dataset, n, self.sampling_generator())
-        if metrics is None:  # the usual case: n samples from fixed noise, judged by the dataset
-            fake, labels = self.generate(n)
-            metrics = self.dataset.evaluate(fake, labels)
-        metrics.update(self.recipe.stats())
-        metrics["n_samples"] = n
-        return metrics
-
-    def evaluate_and_log(self, wall_s: float, losses: dict[str, float]) -> dict[str, Any]:
-        """Evaluate, log and draw, without touching the training RNG streams (metrics and
-        pictures may build networks or draw samples; an interrupted run must resume exactly)."""
-        if not self.is_main:
-            return {}
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            return self._evaluate_and_log(wall_s, losses)
-
-    def _evaluate_and_log(self, wall_s: float, losses: dict[str, float]) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "step": self.state.step,
-            "images_seen": self.state.images_seen,
-            "wall_s": round(wall_s, 3),
-        }
-        row.update(losses)
-        try:
-            row.update(self.evaluate())
-            if self.cfg.inception_every:  # Inception FID/KID at their own interval
-                from gankit.metrics.inception_eval import training_metrics
-
-                row.update(training_metrics(self))
-        except GankitError:
-            raise
-        except Exception as e:  # a metric failing must not kill training
-            warnings.warn(
-                f"evaluation failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2
-            )
-        try:  # a full disk or a logging error must not kill training either
-            self.metrics_log.append(row)
-            self.tb.scalars(self.state.step, {k: v for k, v in row.items() if k != "step"})
-        except Exception as e:
-            warnings.warn(
-                f"logging metrics failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2
-            )
-        try:
-            from gankit.viz.pictures import draw_run_pictures
-
-            paths = draw_run_pictures(self, self.run_dir / "pictures")
-            for tag, path in paths.items():
-                self.tb.image(tag, path, self.state.step)
-        except Exception as e:
-            warnings.warn(f"pictures failed at step {self.state.step}: {type(e).__name__}: {e}", stacklevel=2)
-        return row
-
-    def _rollback(self, error: DivergenceError) -> None:
-        """``on_nan=rollback``: reload the newest good checkpoint and scale the learning rates
-        by ``faults.ROLLBACK_LR_FACTOR`` (kept in the state, so resume is exact); else re-raise
-        ``error`` naming the last good checkpoint."""
-        folder = self.run_dir / "checkpoints"
-        good = ckpt.list_checkpoints(folder)
-        where = f"the last good checkpoint is {good[-1]}" if good else "no checkpoint was saved"
-        if self.cfg.on_nan != "rollback":
-            raise DivergenceError(
-                f"{error}; {where} (--on-nan rollback retries with lower learning rates)"
-            ) from None
-        if self.state.rollbacks >= self.cfg.max_rollbacks:
-            raise DivergenceError(
-                f"{error}; gave up after {self.state.rollbacks} rollbacks (max_rollbacks="
-                f"{self.cfg.max_rollbacks}); {where}"
-            ) from None
-        try:
-            path, state = ckpt.load_latest(self.run_dir)
-        except CheckpointError as e:
-            raise DivergenceError(f"{error}; cannot roll back: {e}") from None
-        rollbacks, scale = self.state.rollbacks + 1, self.state.lr_scale * faults.ROLLBACK_LR_FACTOR
-        self.load_state(state)
-        if self.deferred is not None:  # the flagged updates are undone with the reload
-            self.deferred = faults.DeferredChecks(self.recipe.players, self.device)
-        self.state.rollbacks, self.state.lr_scale = rollbacks, scale
-        if self.is_main and getattr(self, "metrics_log", None) is not None:
-            self.metrics_log.truncate_after(self.state.step)
-        warnings.warn(
-            f"{error}; rolled back to {path.name} (step {self.state.step}) with learning rates x{scale:g} "
-            f"(rollback {rollbacks} of at most {self.cfg.max_rollbacks})",
-            stacklevel=2,
-        )
-
-    def save_checkpoint(self) -> Path | None:
-        # Never save after a bad update; the GPU's deferred verdicts here, the parameters and
-        # buffers themselves below (check_health's parameter scan would repeat that one).
-        if self.deferred is not None:
-            self.deferred.raise_if_bad()
-        state = self.state_dict()  # collective under torchrun
-        if not self.is_main:
-            self._saved_step = self.state.step
-            return None
-        for t in self.recipe.state_dict().values():
-            if t.is_floating_point() and not torch.isfinite(t).all():
-                raise DivergenceError(
-                    f"parameters hold NaN or inf at step {self.state.step}; the last good "
-                    f"checkpoint in {self.run_dir / 'checkpoints'} is kept"
-                )
-        try:
-            path = ckpt.save_checkpoint(
-                self.run_dir / "checkpoints", self.state.step, state, self.cfg.keep_ckpts
-            )
-            self._saved_step = self.state.step
-            return path
-        except OSError as e:
-            raise GankitError(
-                f"cannot write checkpoint to {self.run_dir / 'checkpoints'}: {e.strerror}; "
-                "the last good checkpoint is intact"
-            ) from None
-
-
-def final_metrics(run_dir: str | Path) -> dict[str, Any]:
-    """The last row of a run's metrics.jsonl."""
-    rows = MetricsLog(Path(run_dir) / "metrics.jsonl").read()
-    return rows[-1] if rows else {}
-
-
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
