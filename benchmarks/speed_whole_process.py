@@ -10,7 +10,9 @@ second = steps x batch / time. The variants run back to back, alternating within
 - ``seed``: ``benchmarks/seed_lsgan.py`` at torch's default thread count;
 - ``gankit``: ``gankit train`` with its own thread choice (``gankit/training/threads.py``);
 - ``gankit_t2``: ``gankit train --threads 2`` (torch's default count on this 2-core machine);
-- ``seed_t1`` (with ``--seed-one-thread``): the seed script on one thread.
+- ``seed_t1``: the seed script on one thread;
+- ``gankit_base``: ``gankit train`` as ``gankit``, from another checkout (``--base-root``, e.g.
+  ``git archive COMMIT | tar -x -C /tmp/base``), for before/after comparisons in one run.
 
 Two clocks per run: wall time, and the child's CPU time (user + sys from ``os.wait4``'s
 resource usage). On a machine shared with other jobs the wall time measures them too; the CPU
@@ -53,15 +55,17 @@ def commands(data_dir: str, steps: int, out: Path) -> dict[str, list[str]]:
         "gankit": [*gankit, "--out", str(out / "gankit")],
         "gankit_t2": [*gankit, "--threads", "2", "--out", str(out / "gankit_t2")],
         "seed_t1": [*seed, "--threads", "1", "--out", str(out / "seed_t1")],
+        "gankit_base": [*gankit, "--out", str(out / "gankit_base")],
     }
 
 
-def run_once(cmd: list[str], out_dir: Path) -> dict[str, float]:
-    """Wall and CPU (user + sys) seconds of one process run to completion."""
+def run_once(cmd: list[str], out_dir: Path, root: Path = ROOT) -> dict[str, float]:
+    """Wall and CPU (user + sys) seconds of one process run to completion, in ``root`` (``python
+    -m`` puts the current folder first on the import path)."""
     shutil.rmtree(out_dir, ignore_errors=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GANKIT_TRAINERS_DIR": str(out_dir.parent / "registry")}
+    env = {**os.environ, "PYTHONPATH": str(root), "GANKIT_TRAINERS_DIR": str(out_dir.parent / "registry")}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace")
@@ -78,6 +82,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--variants", default="seed,gankit,gankit_t2")
+    ap.add_argument("--base-root", default="", help="checkout that the gankit_base variant runs")
+    ap.add_argument("--gankit-root", default="", help="checkout that the other gankit variants run")
     ap.add_argument("--json", default="", help="write the results here too")
     args = ap.parse_args()
     variants = args.variants.split(",")
@@ -88,7 +94,10 @@ def main() -> None:
     for r in range(args.repeats):
         order = variants if r % 2 == 0 else variants[::-1]  # alternate who goes first
         for v in order:
-            runs[v].append(run_once(cmds[v], work / v))
+            root = ROOT
+            if v == "gankit_base" or (v.startswith("gankit") and args.gankit_root):
+                root = Path(args.base_root if v == "gankit_base" else args.gankit_root).resolve()
+            runs[v].append(run_once(cmds[v], work / v, root))
             print(v, {k: round(x, 2) for k, x in runs[v][-1].items()}, file=sys.stderr, flush=True)
         load.append(os.getloadavg()[0])
     shutil.rmtree(work, ignore_errors=True)
@@ -116,6 +125,15 @@ def main() -> None:
             for v in variants
             if v != "seed" and "seed" in runs
         },
+        "ratio_vs_seed_t1": {
+            v: {
+                k: statistics.median(s[k] / g[k] for s, g in zip(runs["seed_t1"], runs[v], strict=True))
+                for k in ("wall_s", "cpu_s")
+            }
+            for v in variants
+            if v != "seed_t1" and "seed_t1" in runs
+        },
+        "note": "2-core machine shared with other jobs (load average above); CPU = child user+sys",
     }
     text = json.dumps(result, indent=1)
     print(text)
