@@ -96,7 +96,7 @@ def test_resume_equals_straight_run_at_default_and_two_threads(tmp_path, monkeyp
     monkeypatch.setattr(gankit.viz.pictures, "draw_run_pictures", lambda trainer, folder: {})
     n, k = 6, 3
     # threads=n: gankit's own choice would follow the machine's load (threads.py)
-    kw = dict(progress="none", device="cpu", eval_every=2, seed=5, steps=n, threads=threads)
+    kw = dict(progress="none", device="cpu", eval_every=2, seed=5, steps=n, n_eval=16, threads=threads)
     kw.update(CASES[name])
     Trainer(Config(out=str(tmp_path / "full"), **kw)).fit(progress=False)
     part = Trainer(Config(out=str(tmp_path / "part"), **kw))
