@@ -22,7 +22,7 @@ PENALTIES = Registry("penalty")
 Critic = Callable[[torch.Tensor], torch.Tensor]
 # Penalties on each example's own input gradient: they need a critic whose output for one
 # example does not depend on the others (no batch norm; Gulrajani et al. 2017, sec. 4).
-PER_EXAMPLE_GRADIENT = ("gp", "gp-one-sided", "r1", "dragan")
+PER_EXAMPLE_GRADIENT = ("gp", "gp-one-sided", "r1", "r2", "dragan")
 
 
 def per_example_shape(x: torch.Tensor) -> list[int]:
