@@ -325,3 +325,21 @@ def test_ema_update_equals_averaged_model_bit_for_bit():
     update_ema(ours, model)
     expected = torch.lerp(before, model[0].weight.detach(), 0.1)
     assert torch.equal(ours.module[0].weight, expected)
+
+
+def test_mlp_scale_is_the_same_networks_in_other_units():
+    """With scale s, the MLP on data x / s is the scale-1 MLP on x, its samples divided by s:
+    G_s(z) = G_1(z) / s and D_s(x / s) = D_1(x) for the same weights."""
+    from gankit.nets.base import ModelSpec
+    from gankit.nets.mlp import MLPOptions, build_mlp
+
+    spec = ModelSpec(sample_shape=(2,), z_dim=2)
+    torch.manual_seed(0)
+    one = build_mlp(spec, MLPOptions())
+    torch.manual_seed(0)
+    scaled = build_mlp(spec, MLPOptions(scale=2.828))
+    z, x = torch.randn(16, 2), torch.randn(16, 2)
+    torch.testing.assert_close(scaled["G"](z), one["G"](z) / 2.828)
+    torch.testing.assert_close(scaled["D"](x / 2.828), one["D"](x))
+    with pytest.raises(ConfigError, match="scale"):
+        MLPOptions(scale=0.0).check()

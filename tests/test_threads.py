@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,15 +53,51 @@ def test_registry_counts_live_trainers_only(tmp_path):
 
 def test_busy_cores_is_the_larger_of_registry_and_load(tmp_path, monkeypatch):
     monkeypatch.setattr(threads, "threads_of_others", lambda folder=None: 1)
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.7, 0.0, 0.0))
-    assert threads.busy_cores(tmp_path) == 3
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    monkeypatch.setattr(threads, "cpu_load", lambda: 3.7)
+    assert threads.busy_cores(tmp_path) == 4
+    monkeypatch.setattr(threads, "cpu_load", lambda: 0.2)
     assert threads.busy_cores(tmp_path) == 1
+
+
+def _stat_file(path, user, idle, cpus=2):
+    # /proc/stat's layout: the aggregate line, then one line per CPU
+    lines = [f"cpu  {user} 0 0 {idle} 0 0 0 0 0 0"]
+    lines += [f"cpu{i} 1 0 0 1 0 0 0 0 0 0" for i in range(cpus)]
+    path.write_text("\n".join(lines + ["intr 1 2 3", "ctxt 5"]) + "\n")
+
+
+def test_cpu_load_is_the_busy_share_of_the_sample_times_the_cpu_count(tmp_path, monkeypatch):
+    """Between two reads 150 jiffies passed on 2 CPUs, 75 of them busy: one core busy."""
+    stat = tmp_path / "stat"
+    _stat_file(stat, user=1000, idle=5000)
+    reads = iter([(1000, 6000, 2), (1075, 6150, 2)])
+    monkeypatch.setattr(threads, "_cpu_times", lambda path: next(reads))
+    assert threads.cpu_load(0.0, stat) == pytest.approx(1.0)
+    monkeypatch.undo()
+    # the parser on the file's layout: busy = all fields but idle and iowait
+    assert threads._cpu_times(stat) == (1000, 6000, 2)
+    # no /proc/stat: the load average
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.7, 0.0, 0.0))
+    assert threads.cpu_load(0.0, tmp_path / "missing") == 0.7
+
+
+def test_cpu_load_sees_a_busy_process_at_once():
+    """A process spinning on one core counts as (about) one busy core within the sample, where
+    the 1-minute load average would still be near its old value."""
+    if not Path("/proc/stat").exists():
+        pytest.skip("needs Linux's /proc/stat")
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert threads.cpu_load(0.5) >= 0.7
+    finally:
+        spin.kill()
+        spin.wait()
 
 
 def test_claim_sets_torch_threads_registers_and_restores(tmp_path, monkeypatch):
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(threads, "cpu_load", lambda: 0.0)
     before = torch.get_num_threads()
     with threads.claimed("dcgan", folder=tmp_path) as n:
         assert n == 2 and torch.get_num_threads() == 2
@@ -90,13 +128,13 @@ def test_resume_keeps_the_runs_thread_count_when_the_load_changed(tmp_path, monk
 
     monkeypatch.setenv("GANKIT_TRAINERS_DIR", str(tmp_path / "reg"))
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(threads, "cpu_load", lambda: 0.0)
     monkeypatch.setattr(threads, "ONE_THREAD_MODELS", ())  # the toy MLP stands in for a convnet
     kw = dict(data="8gaussians", steps=1, eval_every=1, n_eval=8, batch_size=4, lr_schedule="constant")
     t = Trainer(Config(**kw, progress="none", out=str(tmp_path / "r")))
     t.fit(progress=False)
     assert t.threads == 2 and t.state.threads == 2
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.0, 0.0, 0.0))  # a core now busy
+    monkeypatch.setattr(threads, "cpu_load", lambda: 1.0)  # a core now busy
     assert threads.choose_threads("mlp", 2, threads.busy_cores(tmp_path / "reg")) == 1
     t = Trainer.from_run(tmp_path / "r", overrides={"steps": 2})
     t.fit(progress=False)

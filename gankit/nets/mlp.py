@@ -25,10 +25,16 @@ class MLPOptions:
     d_norm: str = "none"
     d_width: int = 0  # 0: same as width
     cond_d: str = "projection"  # conditional D: projection | concat (label appended to x)
+    # Both networks work in units of (data x scale): D reads scale * x, G's output is divided by
+    # scale. Same networks, same optimizer steps, on data of another size (25gaussians is grid
+    # shrunk 2.828 times; its preset sets 2.828 so it trains as grid does).
+    scale: float = 1.0
 
     def check(self):
         if self.width < 1 or self.depth < 1 or self.d_width < 0:
             raise ConfigError(f"mlp width={self.width}, depth={self.depth} must be >= 1")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ConfigError(f"mlp scale={self.scale} must be a positive number (1: the data's own units)")
         for key in ("g_norm", "d_norm"):
             if getattr(self, key) not in NORMS:
                 raise ConfigError(f"mlp {key}={getattr(self, key)!r}; choose one of: {', '.join(NORMS)}")
@@ -60,6 +66,7 @@ class MLPGenerator(nn.Module):
         self.body = mlp_body(n_in, opts.width, opts.depth, opts.g_activation, opts.g_norm)
         self.out = nn.Linear(opts.width, math.prod(self.sample_shape))
         self.bounded = spec.bounded
+        self.scale = opts.scale
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
@@ -67,6 +74,8 @@ class MLPGenerator(nn.Module):
         x = self.out(self.body(z))  # (N, prod(shape))
         if self.bounded:
             x = torch.tanh(x)
+        if self.scale != 1.0:
+            x = x / self.scale
         return x.view(x.shape[0], *self.sample_shape)
 
 
@@ -84,12 +93,15 @@ class MLPDiscriminator(nn.Module):
         n_in = math.prod(spec.sample_shape) + self.concat_classes
         self.body = mlp_body(n_in, width, opts.depth, opts.d_activation, opts.d_norm)
         self.feature_dim = width
+        self.scale = opts.scale
         self.linear = nn.Linear(width, 1)
         project = spec.num_classes and not self.concat_classes
         self.embed = nn.Embedding(spec.num_classes, width) if project else None
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x = x.flatten(1)  # (N, F)
+        if self.scale != 1.0:
+            x = x * self.scale
         if self.concat_classes:
             x = concat_label(x, y, self.concat_classes)  # (N, F + K)
         return self.body(x)

@@ -9,7 +9,9 @@ The rule (``choose_threads``):
 - The cores are shared: a new trainer takes at most the cores left free, and at least 1. Busy
   cores are the larger of what the other running gankit trainers registered (each leaves an
   advisory file ``<tmp>/gankit-trainers/<pid>`` holding its thread count; files of processes
-  that are gone are ignored and removed) and the 1-minute load average (any other program).
+  that are gone are ignored and removed) and the CPU time spent in the last quarter second by
+  any program (Linux ``/proc/stat``; the 1-minute load average elsewhere, which lags: a core
+  freed a few seconds ago still counts as busy there).
   Oversubscribed threads spin and wait: measured on a loaded 2-core machine, the toy MLP took
   11x longer per step at 2 threads than at 1 (benchmarks/results/threads_mlp.json).
 """
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 # Models whose layers are small enough that one thread is fastest on a CPU.
@@ -73,13 +77,35 @@ def threads_of_others(folder: Path | None = None) -> int:
     return total
 
 
-def busy_cores(folder: Path | None = None) -> int:
-    """Cores in use by others: the other trainers' threads, or the load average if higher."""
+def _cpu_times(stat: Path) -> tuple[int, int, int]:
+    """(busy jiffies, all jiffies, CPU count) from ``/proc/stat``."""
+    lines = stat.read_text().splitlines()
+    fields = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
+    idle = fields[3] + fields[4]
+    n_cpus = sum(1 for line in lines[1:] if re.match(r"cpu\d+ ", line))
+    return sum(fields) - idle, sum(fields), max(1, n_cpus)
+
+
+def cpu_load(sample_s: float = 0.25, stat: Path = Path("/proc/stat")) -> float:
+    """Cores kept busy right now by every program: the busy share of all CPU time over
+    ``sample_s`` seconds times the CPU count; the 1-minute load average where ``/proc/stat`` is
+    missing (not Linux)."""
     try:
-        load = int(os.getloadavg()[0])
-    except (AttributeError, OSError):
-        load = 0
-    return max(threads_of_others(folder), load)
+        busy0, all0, n = _cpu_times(stat)
+        time.sleep(sample_s)
+        busy1, all1, _ = _cpu_times(stat)
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 0.0
+    return n * (busy1 - busy0) / max(1, all1 - all0)
+
+
+def busy_cores(folder: Path | None = None) -> int:
+    """Cores in use by others: the other trainers' threads, or the measured CPU load if higher
+    (rounded: a core counts as busy when more than half used)."""
+    return max(threads_of_others(folder), round(cpu_load()))
 
 
 @contextlib.contextmanager
