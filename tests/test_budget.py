@@ -133,3 +133,20 @@ def test_minutes_flag_sets_the_budget(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["max_wall_s"] == 90.0
     assert main(["train", "--minutes", "0", "--dry-run"]) == 2
     assert "--minutes 0: must be a number of minutes > 0" in capsys.readouterr().err
+
+
+def test_the_step_zero_evaluation_is_not_taken_out_of_the_training_time():
+    """A 10 s step-0 evaluation before training, then 1 step per second: calibrated at step 20
+    (30 s into a 100 s budget), the rate is 1 step/s, not 2 (20 steps over 20 s of training,
+    not over 20 - 10 s), so the horizon is 20 + (0.97 * 70 - 10) steps."""
+    import types
+
+    cfg = types.SimpleNamespace(max_wall_s=100.0, steps=10**6, eval_every=1000, ckpt_every=0)
+    state = types.SimpleNamespace(step=0, horizon=0, horizon_of=[])
+    b = budget_mod.WallBudget(cfg)
+    b.prepare(state)
+    b.add_overhead(10.0)  # step 0's evaluation, 0 s to 10 s
+    b.start(10.0, 0)
+    state.step = 20
+    assert b.after_step(state, now=30.0, elapsed_s=30.0)
+    assert state.horizon == fit_steps(20, 30.0, 1.0, 10.0, 1000, 100.0, 10**6) == 20 + int(0.97 * 70 - 10)

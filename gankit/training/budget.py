@@ -63,8 +63,9 @@ class WallBudget:
         smallest); calibration then waits for steps only, which every rank counts alike."""
         self.cfg = cfg
         self.agree = agree
-        self.overhead_s = 0.0  # evaluations and checkpoints since training started here
+        self.overhead_s = 0.0  # evaluations and checkpoints of this process (step 0's included)
         self.overhead_n = 0
+        self.overhead_at_start = 0.0  # of which before training started (not in the training time)
         self.t0 = None
         self.step0 = 0
 
@@ -84,13 +85,19 @@ class WallBudget:
 
     def start(self, now: float, step: int) -> None:
         self.t0, self.step0 = now, step
+        self.overhead_at_start = self.overhead_s
+
+    def _training_s(self, now: float) -> float:
+        """Seconds spent in training steps since ``start``: the evaluations and checkpoints
+        since then taken out (the step-0 evaluation came before ``start``)."""
+        return now - self.t0 - (self.overhead_s - self.overhead_at_start)
 
     def add_overhead(self, seconds: float) -> None:
         self.overhead_s += seconds
         self.overhead_n += 1
 
     def _fit(self, state, now: float, elapsed_s: float) -> int:
-        train_s = max(now - self.t0 - self.overhead_s, 1e-9)
+        train_s = max(self._training_s(now), 1e-9)
         rate = (state.step - self.step0) / train_s
         eval_s = self.overhead_s / max(self.overhead_n, 1)
         every = min(self.cfg.eval_every, self.cfg.ckpt_every or self.cfg.eval_every)
@@ -102,7 +109,7 @@ class WallBudget:
             return False
         if state.step - self.step0 < CALIBRATE_STEPS * (5 if self.agree else 1):
             return False
-        if self.agree is None and now - self.t0 - self.overhead_s < CALIBRATE_S:
+        if self.agree is None and self._training_s(now) < CALIBRATE_S:
             return False
         state.horizon = self._agreed(self._fit(state, now, elapsed_s))
         return True
