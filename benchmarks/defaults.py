@@ -28,8 +28,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 KEYS = {
     "points": ("modes", "modes_total", "hq_fraction", "mode_kl", "js_binned"),
     "curves": ("curve_rms", "a_coverage", "a_ks"),
+    "translation": ("label_acc_ab", "label_acc_ba", "fid_ab", "fid_ba", "cycle_l1_a", "cycle_l1_b"),
     "images": (
         "fid_lenet",
+        "code_accuracy",
         "class_coverage",
         "class_kl",
         "classifier_score_lenet",
@@ -37,21 +39,29 @@ KEYS = {
         "recall_lenet",
     ),
 }
-KIND = {"mnist": "images", "fashion-mnist": "images", "curve": "curves", "swissroll": "points"}
-IMAGE_DATA = ("mnist", "fashion-mnist")
+KIND = {
+    "mnist": "images",
+    "fashion-mnist": "images",
+    "mnist2inverted": "translation",
+    "curve": "curves",
+    "swissroll": "points",
+}
+IMAGE_DATA = ("mnist", "fashion-mnist", "mnist2inverted")
 
 
-def run_one(data: str, seed: int, out_root: Path, data_dir: str | None) -> dict:
-    out = out_root / f"{data}-seed{seed}"
+def run_one(data: str, seed: int, out_root: Path, data_dir: str | None, choice: list[str] = ()) -> dict:
+    """``choice``: the user's choice of recipe or objective (``--recipe infogan``), no tuning flag."""
+    out = out_root / f"{data}{'-'.join(['', *choice[1::2]])}-seed{seed}"
     if out.exists():
         import shutil
 
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "gankit", "train", "--data", data, "--seed", str(seed), "--out", str(out)]
-    cmd += ["--progress", "lines"]
+    cmd += [*choice, "--progress", "lines"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if data_dir and data in IMAGE_DATA:
         env["GANKIT_DATA"] = data_dir  # where the files are: not a training flag
+    load_before = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), os.times()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -68,6 +78,7 @@ def run_one(data: str, seed: int, out_root: Path, data_dir: str | None) -> dict:
         "wall_s": round(wall, 1),
         "cpu_s": round((c1.children_user + c1.children_system) - (c0.children_user + c0.children_system), 1),
         "steps": last["step"],
+        "loadavg_1min_before": round(load_before, 2),
         "loadavg_1min_after": round(os.getloadavg()[0], 2),
         **{k: last.get(k) for k in KEYS[kind]},
     }
@@ -90,8 +101,9 @@ def run_one(data: str, seed: int, out_root: Path, data_dir: str | None) -> dict:
     return row
 
 
-def save(data: str, rows: list[dict]) -> Path:
-    path = RESULTS / f"defaults_{data}.json"
+def save(data: str, rows: list[dict], choice: list[str] = (), machine: str = "") -> Path:
+    name = "_".join([data, *choice[1::2]])
+    path = RESULTS / f"defaults_{name}.json"
     old = json.loads(path.read_text())["rows"] if path.exists() else []
     seeds = {r["seed"] for r in rows}
     merged = [r for r in old if r["seed"] not in seeds] + rows
@@ -99,8 +111,8 @@ def save(data: str, rows: list[dict]) -> Path:
     path.write_text(
         json.dumps(
             {
-                "command": f"gankit train --data {data} --seed S (no other flag)",
-                "machine": "2-core CPU shared with other jobs (wall times are upper bounds)",
+                "command": " ".join(["gankit train --data", data, *choice, "--seed S (no other flag)"]),
+                "machine": machine or "2-core CPU shared with other jobs (wall times are upper bounds)",
                 "rows": merged,
             },
             indent=1,
@@ -112,12 +124,14 @@ def save(data: str, rows: list[dict]) -> Path:
 
 def report() -> str:
     lines = []
-    for path in sorted(RESULTS.glob("defaults_*.json")):
-        rows = json.loads(path.read_text())["rows"]
+    for path in sorted(p for p in RESULTS.glob("defaults_*.json") if p.name != "defaults_tuning.json"):
+        saved = json.loads(path.read_text())
+        rows = saved["rows"]
         data = rows[0]["data"]
-        keys = KEYS[KIND.get(data, "points")]
+        keys = [k for k in KEYS[KIND.get(data, "points")] if any(r.get(k) is not None for r in rows)]
+        command = saved.get("command", f"gankit train --data {data}").replace(" --seed S (no other flag)", "")
         lines += [
-            f"\n`gankit train --data {data}`:\n",
+            f"\n`{command}`:\n",
             "| seed | " + " | ".join(keys) + " | steps | wall s |",
         ]
         lines.append("|---" * (len(keys) + 3) + "|")
@@ -133,18 +147,22 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", default="/tmp/gankit-defaults")
     ap.add_argument("--data-dir", default=os.environ.get("GANKIT_DATA"))
+    ap.add_argument("--recipe", default="", help="the user's recipe choice (infogan, progressive, cyclegan)")
+    ap.add_argument("--loss", default="", help="the user's objective choice (began)")
+    ap.add_argument("--machine", default="", help="what else ran on the machine, for the results file")
     ap.add_argument("--report", action="store_true")
     a = ap.parse_args()
     if a.report:
         print(report())
         return
+    choice = [*(["--recipe", a.recipe] if a.recipe else []), *(["--loss", a.loss] if a.loss else [])]
     for data in a.data.split(","):
         rows = []
         for seed in (int(s) for s in a.seeds.split(",")):
-            row = run_one(data, seed, Path(a.out), a.data_dir)
+            row = run_one(data, seed, Path(a.out), a.data_dir, choice)
             print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)
             rows.append(row)
-            save(data, rows)
+            save(data, rows, choice, a.machine)
 
 
 if __name__ == "__main__":

@@ -228,7 +228,7 @@ class FolderDataset(ImageDataset):
 
 
 @DATASETS.register(
-    "folder", options=FolderOptions, presets=image_presets("unmeasured guess: MNIST's setting")[:1]
+    "folder", options=FolderOptions, presets=image_presets("unmeasured guess: DCGAN's MNIST setting")[:1]
 )
 def folder(opts: FolderOptions, data_dir=None):
     """Any folder of PNG/JPEG/WebP images (folder:PATH); labels from subfolder names."""
