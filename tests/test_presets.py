@@ -132,7 +132,13 @@ def test_image_data_picks_the_image_model():
     # 28x28 grayscale: Lucic et al.'s networks with InfoGAN's optimizer, 14 minutes
     for data in ("mnist", "fashion-mnist"):
         cfg = config_mod.resolve(Config(data=data))
-        assert (cfg.model, cfg.loss, cfg.batch_size, cfg.lr_g, cfg.lr_d) == ("lucic", "ns", 128, 1e-3, 2e-4), data
+        assert (cfg.model, cfg.loss, cfg.batch_size, cfg.lr_g, cfg.lr_d) == (
+            "lucic",
+            "ns",
+            128,
+            1e-3,
+            2e-4,
+        ), data
         assert (cfg.max_wall_s, cfg.lr_schedule) == (840.0, "linear-decay")
     # asking for DCGAN on MNIST gives DCGAN's own tuned preset, not the fallback
     cfg = config_mod.resolve(Config(data="mnist", model="dcgan"))
@@ -193,3 +199,19 @@ def test_dry_run_prints_provenance_and_list_shows_presets(capsys, tmp_path):
     assert main(["list", "data"]) == 0
     listing = capsys.readouterr().out
     assert "preset: model=mlp, loss=ns, lr=0.001" in listing
+
+
+def test_25gaussians_defaults_to_r3gans_loss_and_ns_stays_one_flag_away():
+    cfg, sources = config_mod.resolve_with_sources(Config(data="25gaussians"))
+    assert (cfg.loss, cfg.steps, tuple(cfg.betas), cfg.penalties) == (
+        "rpgan",
+        2900,
+        (0.0, 0.99),
+        {"r1": 0.1, "r2": 0.1},
+    )
+    assert sources["loss"].startswith("data 25gaussians preset") and "rpgan_eqtime" in sources["loss"]
+    ns = config_mod.resolve(Config(data="25gaussians", loss="ns"))
+    assert (ns.steps, ns.penalties, ns.decay_start) == (6000, {"gp": 0.1}, 0.3)
+    # on the other toy sets ns stays the default, R3GAN's recipe is there when asked for
+    assert config_mod.resolve(Config(data="grid")).loss == "ns"
+    assert config_mod.resolve(Config(data="ring", loss="rpgan")).penalties == {"r1": 0.1, "r2": 0.1}

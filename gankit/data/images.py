@@ -473,7 +473,9 @@ def stack_triplets(labels: torch.Tensor, size: int, seed: int) -> tuple[torch.Te
 
 
 @DATASETS.register(
-    "stacked-mnist", options=StackedOptions, presets=image_presets("unmeasured guess: DCGAN's MNIST setting")[:1]
+    "stacked-mnist",
+    options=StackedOptions,
+    presets=image_presets("unmeasured guess: DCGAN's MNIST setting")[:1],
 )
 def stacked_mnist(opts: StackedOptions, data_dir=None):
     """Stacked MNIST: three MNIST digits as RGB channels, 1,000 classes (mode-collapse benchmark)."""
