@@ -5,12 +5,14 @@ shared machine, so runs of different objectives get the same compute."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # gankit from this checkout, installed or not
 
 
 def data_dir() -> str:
