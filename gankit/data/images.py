@@ -371,16 +371,26 @@ LUCIC_ROW = (
     "defaults_mnist_dcgan.json (DCGAN's preset on the idle machine: fid_lenet 5.91, class KL 0.085)"
 )
 
+R3GAN_ROW = "benchmarks/results/defaults_mnist_rpgan.json (one 14-minute run)"
+
 
 def image_presets(source: str, plain: dict | None = None) -> tuple[Preset, ...]:
     """Presets of an image dataset, per recipe and objective; ``plain`` is the plain ns preset
     (default: DCGAN's), ``source`` names what measured it."""
     plain = plain or DCGAN_PLAIN
     when_ns = {"recipe": "plain", "loss": "ns"}
-    dcgan = () if plain is DCGAN_PLAIN else (Preset(DCGAN_PLAIN, DCGAN_ROW, {**when_ns, "model": "dcgan"}),)
+    extra = ()
+    if plain is not DCGAN_PLAIN:
+        # R3GAN's loss (its optimizer and R1 = R2 = 0.1 are the objective's defaults) on the
+        # same networks and schedule; DCGAN's own preset when asked for.
+        r3gan = {k: v for k, v in plain.items() if k not in ("loss", "lr_g", "lr_d")}
+        extra = (
+            Preset(r3gan, R3GAN_ROW, {"recipe": "plain", "loss": "rpgan", "model": plain["model"]}),
+            Preset(DCGAN_PLAIN, DCGAN_ROW, {**when_ns, "model": "dcgan"}),
+        )
     return (
         Preset(plain, source, {**when_ns, "model": plain["model"]}),
-        *dcgan,
+        *extra,
         # InfoGAN's paper networks (its own preset sets the optimizer and the budget).
         Preset({"model": "lucic"}, "benchmarks/results/infogan_mnist_lucic*.json", {"recipe": "infogan"}),
         Preset({"data.image_size": 32}, "progan grows by doubling from 4x4", {"recipe": "progressive"}),
