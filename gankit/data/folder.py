@@ -24,7 +24,8 @@ from PIL import Image, ImageOps
 
 from gankit.data.base import DATASETS
 from gankit.data.download import cache_dir
-from gankit.data.images import ImageDataset, image_presets
+from gankit.data.image_presets import image_presets
+from gankit.data.images import ImageDataset
 from gankit.errors import ConfigError, DataError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
