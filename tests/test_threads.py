@@ -59,23 +59,24 @@ def test_busy_cores_is_the_larger_of_registry_and_load(tmp_path, monkeypatch):
     assert threads.busy_cores(tmp_path) == 1
 
 
-def _stat_file(path, user, idle, cpus=2):
-    # /proc/stat's layout: the aggregate line, then one line per CPU
-    lines = [f"cpu  {user} 0 0 {idle} 0 0 0 0 0 0"]
-    lines += [f"cpu{i} 1 0 0 1 0 0 0 0 0 0" for i in range(cpus)]
+def _stat_file(path, per_cpu):
+    # /proc/stat's layout: the aggregate line, then one line per CPU (user nice system idle ...)
+    lines = ["cpu  9 0 0 9 0 0 0 0 0 0"]
+    lines += [f"cpu{i} {user} 0 0 {idle} 0 0 0 0 0 0" for i, (user, idle) in enumerate(per_cpu)]
     path.write_text("\n".join(lines + ["intr 1 2 3", "ctxt 5"]) + "\n")
 
 
 def test_cpu_load_is_the_busy_share_of_the_sample_times_the_cpu_count(tmp_path, monkeypatch):
     """Between two reads 150 jiffies passed on 2 CPUs, 75 of them busy: one core busy."""
     stat = tmp_path / "stat"
-    _stat_file(stat, user=1000, idle=5000)
     reads = iter([(1000, 6000, 2), (1075, 6150, 2)])
-    monkeypatch.setattr(threads, "_cpu_times", lambda path: next(reads))
+    monkeypatch.setattr(threads, "_cpu_times", lambda path, cpus=None: next(reads))
     assert threads.cpu_load(0.0, stat) == pytest.approx(1.0)
     monkeypatch.undo()
-    # the parser on the file's layout: busy = all fields but idle and iowait
-    assert threads._cpu_times(stat) == (1000, 6000, 2)
+    # the parser: busy = all fields but idle and iowait, over the CPUs asked for only
+    _stat_file(stat, [(100, 400), (300, 200), (50, 950)])
+    assert threads._cpu_times(stat) == (450, 2000, 3)
+    assert threads._cpu_times(stat, {0, 1}) == (400, 1000, 2)  # a process allowed CPUs 0 and 1
     # no /proc/stat: the load average
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.7, 0.0, 0.0))
     assert threads.cpu_load(0.0, tmp_path / "missing") == 0.7

@@ -77,23 +77,35 @@ def threads_of_others(folder: Path | None = None) -> int:
     return total
 
 
-def _cpu_times(stat: Path) -> tuple[int, int, int]:
-    """(busy jiffies, all jiffies, CPU count) from ``/proc/stat``."""
-    lines = stat.read_text().splitlines()
-    fields = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
-    idle = fields[3] + fields[4]
-    n_cpus = sum(1 for line in lines[1:] if re.match(r"cpu\d+ ", line))
-    return sum(fields) - idle, sum(fields), max(1, n_cpus)
+def _cpu_times(stat: Path, cpus: set[int] | None = None) -> tuple[int, int, int]:
+    """(busy jiffies, all jiffies, CPU count) over the per-CPU lines of ``/proc/stat`` for
+    ``cpus`` (None: all), so a process limited to some CPUs of a larger host sees their load."""
+    busy = total = count = 0
+    for line in stat.read_text().splitlines():
+        m = re.match(r"cpu(\d+) ", line)
+        if not m or (cpus is not None and int(m.group(1)) not in cpus):
+            continue
+        fields = [int(v) for v in line.split()[1:9]]  # user nice system idle iowait irq softirq steal
+        total += sum(fields)
+        busy += sum(fields) - fields[3] - fields[4]
+        count += 1
+    if not count:
+        raise ValueError(f"{stat}: no per-CPU lines")
+    return busy, total, count
 
 
 def cpu_load(sample_s: float = 0.25, stat: Path = Path("/proc/stat")) -> float:
-    """Cores kept busy right now by every program: the busy share of all CPU time over
-    ``sample_s`` seconds times the CPU count; the 1-minute load average where ``/proc/stat`` is
-    missing (not Linux)."""
+    """Cores kept busy right now by every program, on the CPUs this process may use: the busy
+    share of their time over ``sample_s`` seconds times their count; the 1-minute load average
+    where ``/proc/stat`` is missing (not Linux)."""
     try:
-        busy0, all0, n = _cpu_times(stat)
+        cpus = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = None
+    try:
+        busy0, all0, n = _cpu_times(stat, cpus)
         time.sleep(sample_s)
-        busy1, all1, _ = _cpu_times(stat)
+        busy1, all1, _ = _cpu_times(stat, cpus)
     except (OSError, ValueError, IndexError):
         try:
             return os.getloadavg()[0]
