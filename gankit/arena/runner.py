@@ -289,7 +289,7 @@ def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str,
     skipped = len(actions) - len(todo)
     log(
         f"arena: {len(actions)} runs, {skipped} already done, {len(todo)} to train "
-        f"({jobs} at once, {threads} thread(s) each)"
+        f"({jobs} at once, at most {threads} thread(s) each; an MLP run takes 1, docs/presets.md)"
     )
     if not todo:
         return actions
