@@ -178,7 +178,11 @@ def mnist(opts: MNISTOptions, data_dir=None):
 @DATASETS.register(
     "fashion-mnist",
     options=MNISTOptions,
-    presets=image_presets("benchmarks/results/defaults_fashion-mnist.json (MNIST's preset)", LUCIC_PLAIN),
+    presets=image_presets(
+        "benchmarks/results/defaults_fashion-mnist.json (MNIST's preset; seed 0, one thread beside another run: "
+        "1,631 steps in 807 s, fid_lenet 0.85, class KL 0.007)",
+        LUCIC_PLAIN,
+    ),
 )
 def fashion_mnist(opts: MNISTOptions, data_dir=None):
     """Fashion-MNIST clothing images, 28x28 grayscale, 10 classes (original IDX files)."""

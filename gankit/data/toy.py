@@ -47,9 +47,9 @@ TOY_RPGAN = {
     "steps": 2900,
 }
 RPGAN_MEASURED = (
-    "benchmarks/results/defaults_tuning.json rows rpgan_eqtime (one thread, beside another run: "
-    "25gaussians seeds 0-3 25/25 modes, hq 0.79-0.82 in 71-86 s, where ns's 6,000 steps gave hq "
-    "0.53-0.71; grid seeds 0-1 hq 0.66 and 0.75)"
+    "benchmarks/results/defaults_25gaussians.json (the whole process, two at a time: seeds 0-9 25/25 "
+    "modes, hq 0.748-0.817, 76-85 s, where ns's 6,000 steps gave hq 0.53-0.71) and defaults_tuning.json "
+    "rows rpgan_eqtime (grid seeds 0-1: hq 0.66 and 0.75)"
 )
 
 
