@@ -77,16 +77,15 @@ def to_config(settings: dict[str, Any]) -> config_mod.Config:
     if isinstance(d.get("penalties"), str):
         d["penalties"] = config_mod.parse_mapping(d["penalties"], "penalties")
     d.update(device="cpu", steps=LAB_STEPS, lr_schedule="constant")
-    cfg = config_mod.resolve(config_mod.from_dict(d, where="lab settings"))
+    cfg = config_mod.from_dict(d, where="lab settings")
+    _check_choices(cfg)  # before resolving: image data resolves to an image model, whose options differ
+    cfg = config_mod.resolve(cfg)
     check_drawable(cfg)
     return cfg
 
 
-def check_drawable(cfg: config_mod.Config) -> None:
-    """The lab draws 1-D and 2-D samples from noise: points and densities, not images. The data
-    is checked before the model: image data resolves to an image model, and the data is the cause."""
-    from gankit.data.base import build_dataset
-
+def _check_choices(cfg: config_mod.Config) -> None:
+    """The recipe and the data, which the lab must be able to draw, named before anything else."""
     if cfg.recipe not in RECIPES:
         raise ConfigError(
             f"recipe {cfg.recipe!r} is not drawn by the lab; choose one of: {', '.join(RECIPES)}"
@@ -96,6 +95,14 @@ def check_drawable(cfg: config_mod.Config) -> None:
             f"data {cfg.data!r} is not drawn by the lab; it draws 1-D and 2-D toy data: "
             f"{', '.join(POINT_DATA[:-1])} or dist:SPEC"
         )
+
+
+def check_drawable(cfg: config_mod.Config) -> None:
+    """The lab draws 1-D and 2-D samples from noise: points and densities, not images. The data
+    is checked before the model: image data resolves to an image model, and the data is the cause."""
+    from gankit.data.base import build_dataset
+
+    _check_choices(cfg)
     if cfg.model != "mlp":
         raise ConfigError(f"model {cfg.model!r} is not drawn by the lab; it draws the mlp model")
     ds = build_dataset(cfg.data, cfg.data_args, cfg.data_dir)

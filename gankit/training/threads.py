@@ -126,7 +126,9 @@ def claimed(model: str, explicit: int = 0, folder: Path | None = None):
     import torch
 
     folder = folder or registry_dir()
-    n = choose_threads(model, available_cores(), busy_cores(folder), explicit)
+    # the load only matters to a model that wants more than one thread (a sample takes 0.25 s)
+    measure = explicit < 1 and model not in ONE_THREAD_MODELS
+    n = choose_threads(model, available_cores(), busy_cores(folder) if measure else 0, explicit)
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     mine = folder / str(os.getpid())
