@@ -76,6 +76,19 @@ def run_once(cmd: list[str], out_dir: Path, root: Path = ROOT) -> dict[str, floa
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
+def ratios_vs(ref: str, runs: dict[str, list[dict]], variants) -> dict[str, dict[str, float]]:
+    """Per variant, the median over paired runs of ``ref``'s wall and CPU time over the variant's
+    (> 1: the variant is faster); empty when ``ref`` was not run."""
+    return {
+        v: {
+            k: statistics.median(r[k] / g[k] for r, g in zip(runs[ref], runs[v], strict=True))
+            for k in ("wall_s", "cpu_s")
+        }
+        for v in variants
+        if v != ref and ref in runs
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default="../shared/data")
@@ -117,22 +130,8 @@ def main() -> None:
             }
             for v in variants
         },
-        "ratio_vs_seed": {
-            v: {
-                k: statistics.median(s[k] / g[k] for s, g in zip(runs["seed"], runs[v], strict=True))
-                for k in ("wall_s", "cpu_s")
-            }
-            for v in variants
-            if v != "seed" and "seed" in runs
-        },
-        "ratio_vs_seed_t1": {
-            v: {
-                k: statistics.median(s[k] / g[k] for s, g in zip(runs["seed_t1"], runs[v], strict=True))
-                for k in ("wall_s", "cpu_s")
-            }
-            for v in variants
-            if v != "seed_t1" and "seed_t1" in runs
-        },
+        "ratio_vs_seed": ratios_vs("seed", runs, variants),
+        "ratio_vs_seed_t1": ratios_vs("seed_t1", runs, variants),
         "note": "2-core machine shared with other jobs (load average above); CPU = child user+sys",
     }
     text = json.dumps(result, indent=1)
