@@ -9,6 +9,19 @@ torch.set_num_threads(1)
 os.environ.setdefault("GANKIT_PROGRESS", "none")
 
 
+@pytest.fixture(autouse=True)
+def no_measured_load(request, monkeypatch):
+    """In-process trainers see no CPU load from other programs, so two fresh runs of a
+    convolutional model choose the same thread count and can be compared bit for bit (the
+    instantaneous /proc/stat sample varies from run to run). tests/test_threads.py tests the
+    real measurement and sets the load itself."""
+    if request.module.__name__.endswith("test_threads"):
+        return
+    from gankit.training import threads
+
+    monkeypatch.setattr(threads, "cpu_load", lambda *args, **kwargs: 0.0)
+
+
 def shared_data_dir() -> Path | None:
     env = os.environ.get("GANKIT_TEST_DATA")
     candidates = [Path(env)] if env else []

@@ -295,3 +295,80 @@ def test_options_dataclass_defaults_match_paper():
     o = CycleGANRecipeOptions()
     assert (o.lambda_cycle, o.lambda_identity, o.pool_size) == (10.0, 0.5, 50)
     assert dataclasses.is_dataclass(o)
+
+
+# --- augmentation (recipe.augment) ------------------------------------------------------------------
+class Doubling(nn.Module):
+    """A stand-in augmentation T(x) = 2x that counts the rows it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = 0
+
+    def forward(self, x):
+        self.rows += x.shape[0]
+        return 2 * x
+
+
+def test_every_critic_call_goes_through_its_augmentation_by_hand():
+    # As test_losses_of_a_known_mapping_by_hand, with T(x) = 2x before both critics.
+    t_a, t_b = Doubling(), Doubling()
+    o = CycleGANRecipeOptions()
+    r = CycleGAN(
+        Pair(Shift(0.1), Shift(0.2)),
+        Pair(PatchMean(), PatchMean()),
+        build_objective("lsgan"),
+        o,
+        (1, 4, 4),
+        (1, 4, 4),
+        augment_a=t_a,
+        augment_b=t_b,
+    )
+    a, b = torch.full((2, 1, 4, 4), 0.5), torch.full((2, 1, 4, 4), -0.25)
+    _, logs = r.loss("G", _batch(a, b), 0)
+    # D_B(T(fake_b)) = 2 * 0.6, D_A(T(fake_a)) = 2 * -0.05: (1.2 - 1)^2 + (-0.1 - 1)^2
+    assert float(logs["gan_g"]) == pytest.approx(0.04 + 1.21, abs=1e-6)
+    assert float(logs["cycle"]) == pytest.approx(0.6, abs=1e-6)  # the cycle never meets a critic
+    assert (t_a.rows, t_b.rows) == (2, 2)  # lsgan's G loss reads only D(fake)
+    loss_d, _ = r.loss("D", _batch(a, b), 0)
+    # D_B: 1/2 (2 * -0.25 - 1)^2 + 1/2 (1.2)^2; D_A: 1/2 (2 * 0.5 - 1)^2 + 1/2 (-0.1)^2
+    assert float(loss_d) == pytest.approx(1.125 + 0.72 + 0.0 + 0.005, abs=1e-6)
+    assert (t_a.rows, t_b.rows) == (6, 6)  # and D's loss: 2 real + 2 fake rows each
+
+
+def _ada_args(**kw):
+    return {"pool_size": 3, "augment": "ada", "ada_interval": 1, "ada_kimg": 0.05, "ada_p": 0.5, **kw}
+
+
+def test_ada_adapts_each_critic_and_resumes_exactly(folders, tmp_path):
+    def cfg(out, steps):
+        return dataclasses.replace(_cfg(folders, out, steps), recipe_args=_ada_args())
+
+    full = Trainer(cfg(tmp_path / "full", 4))
+    row = full.fit(progress=False)
+    s = full.recipe.state_dict()
+    assert int(s["augment_a.updates"]) == int(s["augment_b.updates"]) == 4  # one per D update
+    # 4 adjustments of +-2 images / 50: p moved on both critics, each by its own r_t
+    for d in ("a", "b"):
+        assert float(s[f"augment_{d}.p"]) != 0.5
+        assert row[f"ada_p_{d}"] == pytest.approx(float(s[f"augment_{d}.p"]))
+    Trainer(cfg(tmp_path / "half", 2)).fit(progress=False)
+    resumed = Trainer.from_run(tmp_path / "half", overrides={"steps": 4})
+    resumed.fit(progress=False)
+    b = resumed.recipe.state_dict()
+    assert set(s) == set(b) and [k for k in s if not torch.equal(s[k], b[k])] == []
+
+
+def test_diffaugment_trains_and_changes_what_the_critics_see(folders, tmp_path):
+    cfg = dataclasses.replace(
+        _cfg(folders, tmp_path / "run", 2), recipe_args={"pool_size": 3, "augment": "diffaugment"}
+    )
+    t = Trainer(cfg)
+    seen = []
+    for aug in (t.recipe.augment_a, t.recipe.augment_b):
+        aug.register_forward_hook(lambda m, inp, out: seen.append(not torch.equal(inp[0], out)))
+    t.fit(progress=False)
+    # per step: G's 2 adversarial calls + D's 4 (real and fake per critic); colour alone changes every image
+    assert len(seen) == 2 * 6 and all(seen)
+    with pytest.raises(ConfigError, match="recipe option augment='flip'"):
+        config_mod.resolve(dataclasses.replace(cfg, recipe_args={"augment": "flip"}))

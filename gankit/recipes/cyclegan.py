@@ -9,6 +9,11 @@ fakes (Shrivastava et al. 2017, sec. 2.3). With a = real A, b = real B:
            + lambda_cycle * lambda_identity * (|G_AB(b) - b|_1 + |G_BA(a) - a|_1)  identity, sec. 5.2
     loss_d = d_loss(D_B(b), D_B(pool_B(fake_B))) + d_loss(D_A(a), D_A(pool_A(fake_A)))
 
+With ``recipe.augment`` (diffaugment or ada, gankit/augment) every image a critic sees, real or
+generated, in G's adversarial terms, D's loss and the penalties, first goes through that
+critic's augmentation T: D_B(T_B(.)) and D_A(T_A(.)) (Zhao et al. 2020, eq. 3-4). Each critic
+has its own T, so ADA's p adapts to each critic's own r_t = E[sign(D(real))].
+
 |.|_1 is the mean absolute error per pixel. Any objective works on the patch logits because
 every objective reduces with ``mean``; LSGAN is the recommended one (paper sec. 4).
 
@@ -26,6 +31,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from gankit.augment import AugmentOptions, build_augment
 from gankit.data.base import Batch
 from gankit.errors import ConfigError, GankitError
 from gankit.nets.base import MODELS, ModelSpec, apply_spectral_norm, build_networks
@@ -41,7 +47,8 @@ NO_NOISE = (
 
 
 @dataclasses.dataclass
-class CycleGANRecipeOptions:
+class CycleGANRecipeOptions(AugmentOptions):
+    # augment ... ada_p: as in the plain recipe (docs/relativistic.md), one T per critic
     lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 loss
     lambda_identity: float = 0.5  # identity loss weight, as a fraction of lambda_cycle; 0: off
     pool_size: int = 50  # past fakes kept per domain for D; 0: D sees only the newest fakes
@@ -50,6 +57,7 @@ class CycleGANRecipeOptions:
     g_adv_weight: float | None = None
 
     def check(self):
+        AugmentOptions.check(self)
         if self.lambda_cycle < 0 or self.lambda_identity < 0:
             raise ConfigError("recipe lambda_cycle and lambda_identity must be >= 0")
         if self.g_adv_weight is not None and not self.g_adv_weight >= 0:
@@ -134,6 +142,8 @@ class CycleGAN(Recipe):
         shape_b,
         penalties: dict[str, float] | None = None,
         n_critic: int = 1,
+        augment_a: nn.Module | None = None,
+        augment_b: nn.Module | None = None,
     ):
         super().__init__()
         self.G, self.D, self.objective = G, D, objective  # D.ab judges B, D.ba judges A
@@ -154,6 +164,9 @@ class CycleGAN(Recipe):
         }
         self.n_critic = n_critic
         self._fakes = None  # (fake_a, fake_b) detached, from the last G update
+        # T_A before D_A and T_B before D_B (None: off); modules, so their state is checkpointed
+        self.augment_a, self.augment_b = augment_a, augment_b
+        self._last_d_real = None  # (D_A(T_A(a)), D_B(T_B(b))) detached, of the last D update
 
     # --- contract -------------------------------------------------------------------------
     def parameters_of(self, player):
@@ -200,14 +213,20 @@ class CycleGAN(Recipe):
             raise ConfigError("recipe cyclegan needs unpaired two-domain data (e.g. --data mnist2inverted)")
         return self.g_step(batch.x, batch.x2) if player == "G" else self.d_step(batch.x, batch.x2)
 
-    def _adversarial(self, D: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _critic(D: nn.Module, augment: nn.Module | None):
+        """D as the losses see it: D(T(x)), or D itself without augmentation."""
+        return D if augment is None else (lambda x: D(augment(x)))
+
+    def _adversarial(self, D, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         d_real = D(real) if self.objective.g_needs_real else None
         return self.objective.g_loss(D(fake), d_real)
 
     def g_step(self, a: torch.Tensor, b: torch.Tensor):
         fake_b = self.G.ab(a)  # (N, C_B, H, W)
         fake_a = self.G.ba(b)  # (N, C_A, H, W)
-        gan = self._adversarial(self.D.ab, fake_b, b) + self._adversarial(self.D.ba, fake_a, a)
+        D_B, D_A = self._critic(self.D.ab, self.augment_b), self._critic(self.D.ba, self.augment_a)
+        gan = self._adversarial(D_B, fake_b, b) + self._adversarial(D_A, fake_a, a)
         gan = self.g_adv_weight * gan
         cycle = l1(self.G.ba(fake_b), a) + l1(self.G.ab(fake_a), b)
         loss = gan + self.lambda_cycle * cycle
@@ -227,14 +246,16 @@ class CycleGAN(Recipe):
         else:  # a further critic update: fakes of the current generators
             with torch.no_grad():
                 fake_a, fake_b = self.G.ba(b), self.G.ab(a)
-        loss_b, logs = self._d_loss(self.D.ab, b, self.pool_b.query(fake_b))
-        loss_a, logs_a = self._d_loss(self.D.ba, a, self.pool_a.query(fake_a))
+        D_B, D_A = self._critic(self.D.ab, self.augment_b), self._critic(self.D.ba, self.augment_a)
+        loss_b, logs, d_real_b = self._d_loss(D_B, b, self.pool_b.query(fake_b))
+        loss_a, logs_a, d_real_a = self._d_loss(D_A, a, self.pool_a.query(fake_a))
         for k, v in logs_a.items():
             logs[k] = logs[k] + v
         logs["loss_d"] = (loss_a + loss_b).detach()
+        self._last_d_real = (d_real_a.detach(), d_real_b.detach())
         return loss_a + loss_b, logs
 
-    def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor):
+    def _d_loss(self, D, real: torch.Tensor, fake: torch.Tensor):
         d_real, d_fake = D(real), D(fake)  # (N, 1, h, w) patch logits each
         loss = self.objective.d_loss(d_real, d_fake)
         logs = {}
@@ -242,10 +263,21 @@ class CycleGAN(Recipe):
             value = fn(D, real, fake, d_real)
             loss = loss + weight * value
             logs[name] = value.detach()
-        return loss, logs
+        return loss, logs, d_real
+
+    def after_update(self, player):
+        if player == "D" and self._last_d_real is not None:
+            for augment, d_real in zip((self.augment_a, self.augment_b), self._last_d_real):
+                if augment is not None:
+                    augment.update_state(d_real)
+            self._last_d_real = None
 
     def stats(self):
-        return {k: float(v) for k, v in self.objective.stats().items()}
+        out = {k: float(v) for k, v in self.objective.stats().items()}
+        for domain, augment in (("a", self.augment_a), ("b", self.augment_b)):
+            if augment is not None:  # ADA's p and r_t of each critic: ada_p_a, ada_rt_b, ...
+                out.update({f"{k}_{domain}": float(v) for k, v in augment.stats().items()})
+        return out
 
     def rank_local_modules(self):
         return {"pool_a": self.pool_a, "pool_b": self.pool_b}
@@ -313,4 +345,6 @@ def build_cyclegan_recipe(ctx: BuildContext) -> CycleGAN:
         tuple(shape_b),
         ctx.cfg.penalties,
         ctx.cfg.n_critic,
+        augment_a=build_augment(ctx.options, tuple(ds.sample_shape), ctx.cfg.recipe),
+        augment_b=build_augment(ctx.options, tuple(shape_b), ctx.cfg.recipe),
     )
