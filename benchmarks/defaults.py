@@ -49,15 +49,18 @@ KIND = {
 IMAGE_DATA = ("mnist", "fashion-mnist", "mnist2inverted")
 
 
-def run_one(data: str, seed: int, out_root: Path, data_dir: str | None, choice: list[str] = ()) -> dict:
-    """``choice``: the user's choice of recipe or objective (``--recipe infogan``), no tuning flag."""
+def run_one(
+    data: str, seed: int, out_root: Path, data_dir: str | None, choice: list[str] = (), pinned: list[str] = ()
+) -> dict:
+    """``choice``: the user's choice of recipe or objective (``--recipe infogan``), no tuning flag;
+    ``pinned``: ``--threads N`` where runs are compared side by side (not a tuning flag)."""
     out = out_root / f"{data}{'-'.join(['', *choice[1::2]])}-seed{seed}"
     if out.exists():
         import shutil
 
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "gankit", "train", "--data", data, "--seed", str(seed), "--out", str(out)]
-    cmd += [*choice, "--progress", "lines"]
+    cmd += [*choice, *pinned, "--progress", "lines"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if data_dir and data in IMAGE_DATA:
         env["GANKIT_DATA"] = data_dir  # where the files are: not a training flag
@@ -101,8 +104,10 @@ def run_one(data: str, seed: int, out_root: Path, data_dir: str | None, choice: 
     return row
 
 
-def save(data: str, rows: list[dict], choice: list[str] = (), machine: str = "") -> Path:
-    name = "_".join([data, *choice[1::2]])
+def save(
+    data: str, rows: list[dict], choice: list[str] = (), machine: str = "", tag: str = "", pinned=()
+) -> Path:
+    name = "_".join([data, *choice[1::2], *([tag] if tag else [])])
     path = RESULTS / f"defaults_{name}.json"
     old = json.loads(path.read_text())["rows"] if path.exists() else []
     seeds = {r["seed"] for r in rows}
@@ -111,7 +116,8 @@ def save(data: str, rows: list[dict], choice: list[str] = (), machine: str = "")
     path.write_text(
         json.dumps(
             {
-                "command": " ".join(["gankit train --data", data, *choice, "--seed S (no other flag)"]),
+                "command": " ".join(["gankit train --data", data, *choice, *pinned, "--seed S"])
+                + ("" if pinned else " (no other flag)"),
                 "machine": machine or "2-core CPU shared with other jobs (wall times are upper bounds)",
                 "rows": merged,
             },
@@ -129,7 +135,7 @@ def report() -> str:
         rows = saved["rows"]
         data = rows[0]["data"]
         keys = [k for k in KEYS[KIND.get(data, "points")] if any(r.get(k) is not None for r in rows)]
-        command = saved.get("command", f"gankit train --data {data}").replace(" --seed S (no other flag)", "")
+        command = saved.get("command", f"gankit train --data {data}").split(" --seed S")[0]
         lines += [
             f"\n`{command}`:\n",
             "| seed | " + " | ".join(keys) + " | steps | wall s |",
@@ -150,19 +156,34 @@ def main() -> None:
     ap.add_argument("--recipe", default="", help="the user's recipe choice (infogan, progressive, cyclegan)")
     ap.add_argument("--loss", default="", help="the user's objective choice (began)")
     ap.add_argument("--machine", default="", help="what else ran on the machine, for the results file")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="pin CPU threads (runs compared side by side under equal conditions); 0: gankit's choice",
+    )
+    ap.add_argument(
+        "--flags",
+        default="",
+        help="more gankit flags for a comparison row, e.g. '--minutes 2 --steps 100000' (needs --tag)",
+    )
+    ap.add_argument("--tag", default="", help="suffix of the results file (defaults_DATA[_CHOICE]_TAG.json)")
     ap.add_argument("--report", action="store_true")
     a = ap.parse_args()
     if a.report:
         print(report())
         return
     choice = [*(["--recipe", a.recipe] if a.recipe else []), *(["--loss", a.loss] if a.loss else [])]
+    pinned = (["--threads", str(a.threads)] if a.threads else []) + a.flags.split()
+    if a.flags and not a.tag:
+        raise SystemExit("--flags changes the defaults: name the results file with --tag")
     for data in a.data.split(","):
         rows = []
         for seed in (int(s) for s in a.seeds.split(",")):
-            row = run_one(data, seed, Path(a.out), a.data_dir, choice)
+            row = run_one(data, seed, Path(a.out), a.data_dir, choice, pinned)
             print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)
             rows.append(row)
-            save(data, rows, choice, a.machine)
+            save(data, rows, choice, a.machine, a.tag, pinned)
 
 
 if __name__ == "__main__":

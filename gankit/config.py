@@ -39,7 +39,7 @@ RESUME_MAY_DIFFER = (
 @dataclasses.dataclass
 class Config:
     # What to train.
-    data: str = "8gaussians"
+    data: str | None = None  # None: the recipe preset's data (cyclegan: mnist2inverted), else 8gaussians
     model: str | None = None  # None: the presets' choice (mnist: dcgan), else mlp
     loss: str | None = None  # None: the presets' choice (cyclegan: lsgan), else ns
     recipe: str = "plain"

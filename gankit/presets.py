@@ -29,6 +29,7 @@ from typing import Any
 PICKS = ("model", "loss")
 # Values of keys that no preset sets: the lowest layer ("base default").
 BASE = {"steps": 3000, "batch_size": 256, "decay_start": 0.5, "eval_every": 500, "max_wall_s": 0.0}
+BASE_DATA = "8gaussians"  # the data when neither a flag nor the recipe's preset names one
 COMPONENT_SECTIONS = {
     "data": "data_args",
     "model": "model_args",
@@ -38,6 +39,7 @@ COMPONENT_SECTIONS = {
 # Keys a preset may set: these Config fields (None there means "unset") and component options
 # written "model.width".
 SETTABLE = (
+    "data",  # a recipe's preset only, for runs that name no data (BASE_DATA otherwise)
     *PICKS,
     *BASE,
     "lr",
@@ -134,8 +136,15 @@ def apply(cfg) -> tuple[Any, dict[str, str]]:
         cfg, **{attr: dict(getattr(cfg, attr) or {}) for attr in COMPONENT_SECTIONS.values()}
     )
     sources = {k: "flag" for k in _explicit(cfg)}
-    known = {"data": data_name(cfg.data), "recipe": cfg.recipe, "model": cfg.model, "loss": cfg.loss}
     registries.RECIPES.get(cfg.recipe)  # an unknown recipe is named before anything else
+    if cfg.data is None:  # the recipe's own data (cyclegan: two domains), else the base default
+        preset = _choose(registries.RECIPES, cfg.recipe, {"recipe": cfg.recipe})
+        if preset is not None and "data" in preset.values:
+            cfg.data = preset.values["data"]
+            sources["data"] = f"recipe {cfg.recipe} preset [{preset.source}]"
+        else:
+            cfg.data, sources["data"] = BASE_DATA, "base default"
+    known = {"data": data_name(cfg.data), "recipe": cfg.recipe, "model": cfg.model, "loss": cfg.loss}
     chosen: dict[str, tuple[str, Preset]] = {}
 
     def pick(kind: str, name: str | None) -> None:
@@ -169,7 +178,7 @@ def apply(cfg) -> tuple[Any, dict[str, str]]:
             continue
         name, preset = chosen[kind]
         for key, value in preset.values.items():
-            if key in PICKS or key in sources:
+            if key in PICKS or key in sources or key == "data":
                 continue
             _set(cfg, key, value)
             sources[key] = f"{kind} {name} preset [{preset.source}]"

@@ -45,7 +45,7 @@ def tiny_recipe_cases() -> dict[str, dict]:
     MNIST-based ones only where the files are found. Shared by the multi-process and GPU tests."""
     cases = {
         # InfoGAN: Q's head shares D's body and belongs to both players
-        "infogan": dict(recipe="infogan", batch_size=16),
+        "infogan": dict(recipe="infogan", data="8gaussians", batch_size=16),
     }
     data_dir = shared_data_dir()
     if data_dir is None:

@@ -41,6 +41,18 @@ def test_translate_by_hand():
     assert torch.equal(out[0, 0], expect)
 
 
+@pytest.mark.parametrize("dx, dy", [(1, -1), (-2, 3), (3, 0), (0, 0)])
+def test_reflected_translation_is_numpys_reflect_padding_then_a_crop(dx, dy):
+    import numpy as np
+
+    x = torch.randn(1, 2, 5, 6)
+    out = ops.translate(x, torch.tensor([dx]), torch.tensor([dy]), reflect=True)
+    # pad by 4 on every side with numpy's "reflect", then take the window moved by (-dy, -dx)
+    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (4, 4), (4, 4)), mode="reflect")
+    want = padded[:, :, 4 - dy : 4 - dy + 5, 4 - dx : 4 - dx + 6]
+    assert np.array_equal(out.numpy(), want)
+
+
 def test_cutout_by_hand_and_clipped():
     x = torch.ones(2, 1, 4, 4)
     out = ops.cutout(x, torch.tensor([1, -1]), torch.tensor([2, 3]), (2, 2))

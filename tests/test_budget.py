@@ -74,10 +74,16 @@ def test_the_budgeted_schedule_ends_its_decay_at_the_budget(tmp_path, monkeypatc
     t, _ = _budgeted(tmp_path, "a", monkeypatch)
     row = t.fit(progress=False)
     # Calibrated after 5 s of training (500 steps at 100 steps/s), the horizon fills the rest:
-    # 500 + 0.97 * (20 - 5) * 100 steps.
-    h = t.state.horizon
+    # 500 + 0.97 * (20 - 5) * 100 steps. Re-estimated at every 500-step checkpoint and every
+    # h // 20 steps while s < h / 2, each plan 0.97 of what is left: h = s + 0.97 (2000 - s).
+    h = fit_steps(500, 5.0, 100.0, 0.0, 500, 20.0, 10**6)
     assert budget_mod.CALIBRATE_S == 5.0 and abs(h - (500 + MARGIN * 15.0 * 100)) <= 1
-    assert h == fit_steps(500, 5.0, 100.0, 0.0, 500, 20.0, 10**6)
+    s = 500
+    while s + 1 < h / 2:
+        s += 1
+        if s % 500 == 0 or s % (h // budget_mod.REESTIMATES) == 0:
+            h = max(s + 1, fit_steps(s, 0.01 * s, 100.0, 0.0, 500, 20.0, 10**6))
+    assert h == t.state.horizon and h > 1955
     assert t.state.step == row["step"] == h  # ended at the horizon, not at the hard stop
     assert row["wall_s"] == pytest.approx(0.01 * h) and row["wall_s"] <= 20.0
     # The last update ran at the decay's last factor: linear from h/2 to 0 at h.
@@ -150,3 +156,36 @@ def test_the_step_zero_evaluation_is_not_taken_out_of_the_training_time():
     state.step = 20
     assert b.after_step(state, now=30.0, elapsed_s=30.0)
     assert state.horizon == fit_steps(20, 30.0, 1.0, 10.0, 1000, 100.0, 10**6) == 20 + int(0.97 * 70 - 10)
+
+
+class SpeedUpClock(FakeClock):
+    """30 ms per step for the first 150 steps (the machine shared), 10 ms after."""
+
+    def perf_counter(self):
+        s = self.trainer.state.step if self.trainer is not None else 0
+        return 0.03 * min(s, 150) + 0.01 * max(0, s - 150)
+
+
+@pytest.mark.parametrize("between_checkpoints", [True, False])
+def test_the_horizon_follows_a_faster_machine_between_checkpoints(tmp_path, monkeypatch, between_checkpoints):
+    """Calibrated while slow (5 s at step 200: 40 steps/s), the first horizon is about 780 steps,
+    shorter than the 5,000-step checkpoint interval. Re-estimated every 1/20 of the horizon, it
+    grows with the measured rate until the decay starts, and the run uses most of its 20 s; with
+    re-estimation at checkpoints only, the run ended at the first horizon after 10.8 s."""
+    monkeypatch.setattr("gankit.viz.pictures.draw_run_pictures", lambda trainer, folder: {})
+    if not between_checkpoints:
+        monkeypatch.setattr(budget_mod.WallBudget, "due", lambda self, state: False)
+    t, _ = _budgeted(tmp_path, "r", monkeypatch)
+    clock = SpeedUpClock()
+    monkeypatch.setattr(trainer_mod, "time", clock)
+    t.cfg.eval_every = 5000
+    clock.trainer = t
+    first = fit_steps(200, 5.0, 40.0, 0.0, 5000, 20.0, 10**6)
+    assert abs(first - (200 + 0.97 * 15 * 40)) <= 1
+    row = t.fit(progress=False)
+    assert t.state.step == row["step"] == t.state.horizon
+    if between_checkpoints:
+        assert t.state.horizon > 1.5 * first and 15.0 < row["wall_s"] <= 20.0
+        assert lr_factor(t.cfg, t.state.horizon, t.state.horizon) == 0.0
+    else:
+        assert t.state.horizon == first and row["wall_s"] < 11.0  # 4.5 + 0.01 * (781 - 150)

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,6 +97,7 @@ def _worker(rank, world, port, out, cfg_kw, pin, result_path):
         trainer.fit(progress=False)
         state = {k: v.detach().clone() for k, v in trainer.recipe.state_dict().items()}
         torch.save(state, f"{result_path}.{rank}")
+        Path(f"{result_path}.{rank}.threads").write_text(str(trainer.threads))
         distributed.finish()
         return
     trainer = Trainer(_cfg(out, **cfg_kw))
@@ -276,3 +278,27 @@ def test_two_nodes_on_loopback_train_as_one_world(tmp_path):
     assert torch.equal(torch.load(r0), torch.load(r1))
     rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2 and '"images_seen": 96' in rows[-1]  # 3 steps x 16 x 2 nodes, written once
+
+
+def test_ranks_choose_one_thread_count_by_the_rule(tmp_path, data_dir):
+    """threads=0 on a convolutional model: the ranks on this machine share its cores and take
+    the smallest count any rank chose, so their float sums (and weights) stay identical."""
+    from gankit.training import threads
+
+    kw = dict(
+        fit=True,
+        run=str(tmp_path / "run"),
+        data="mnist",
+        model="dcgan",
+        batch_size=4,
+        steps=2,
+        threads=0,
+        data_dir=str(data_dir),
+        data_args={"limit": 64, "image_size": 16},
+        model_args={"width": 4},
+    )
+    states = run_world(tmp_path, 2, kw, tag="threads")
+    counts = [int((tmp_path / f"threads-state.{r}.threads").read_text()) for r in range(2)]
+    assert counts[0] == counts[1] <= max(1, threads.available_cores() // 2)
+    shared = [k for k in states[0] if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert all(torch.equal(states[0][k], states[1][k]) for k in shared)

@@ -31,6 +31,8 @@ def _config_for(kind: str, name: str, preset: Preset) -> dict:
     kw = {"data": (name if name != "folder" else "folder:/nonexistent") if kind == "data" else PLAIN_DATA}
     if kind != "data":
         kw[kind] = name
+    if "data" in preset.values:  # a recipe's own data, for runs that name none (cyclegan)
+        del kw["data"]
     options = {}  # conditions on component options ("recipe.pack": 2), as kind.option keys
     for key, want in preset.when.items():
         if "." in key:
@@ -41,7 +43,9 @@ def _config_for(kind: str, name: str, preset: Preset) -> dict:
             kw[key] = want
     entries = registries.BY_KIND[kind].get(name).presets
     known = (
-        {"data": kw["data"], "recipe": kw.get("recipe", "plain"), "model": None, "loss": None} | kw | options
+        {"data": kw.get("data"), "recipe": kw.get("recipe", "plain"), "model": None, "loss": None}
+        | kw
+        | options
     )
     if next(p for p in entries if p.holds(known)) is not preset:
         # a second tuned preset behind the first (mnist: lucic, then dcgan when asked for), chosen
@@ -215,3 +219,18 @@ def test_25gaussians_defaults_to_r3gans_loss_and_ns_stays_one_flag_away():
     # on the other toy sets ns stays the default, R3GAN's recipe is there when asked for
     assert config_mod.resolve(Config(data="grid")).loss == "ns"
     assert config_mod.resolve(Config(data="ring", loss="rpgan")).penalties == {"r1": 0.1, "r2": 0.1}
+
+
+def test_a_recipe_without_data_trains_on_its_own_data_and_a_flag_wins():
+    cfg, sources = config_mod.resolve_with_sources(Config(recipe="cyclegan"))
+    assert cfg.data == "mnist2inverted" and sources["data"].startswith("recipe cyclegan preset [")
+    assert (cfg.model, cfg.loss, cfg.batch_size) == ("cyclegan", "lsgan", 16)
+    cfg, sources = config_mod.resolve_with_sources(Config(recipe="cyclegan", data="unpaired:/x"))
+    assert cfg.data == "unpaired:/x" and sources["data"] == "flag"
+    for recipe in ("infogan", "progressive"):  # measured on MNIST
+        cfg, sources = config_mod.resolve_with_sources(Config(recipe=recipe))
+        assert cfg.data == "mnist" and sources["data"].startswith(f"recipe {recipe} preset [")
+    # a recipe that names no data, and no recipe at all: the base default
+    for kw in ({"recipe": "plain"}, {}):
+        cfg, sources = config_mod.resolve_with_sources(Config(**kw))
+        assert cfg.data == presets.BASE_DATA == "8gaussians" and sources["data"] == "base default"

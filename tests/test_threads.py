@@ -154,3 +154,28 @@ def test_threads_flag_reaches_the_config(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["threads"] == 3
     assert main(["train", "--threads", "-1", "--dry-run"]) == 2
     assert "threads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "cores, others, share, expected",
+    [(2, 0, 2, 1), (16, 0, 4, 4), (16, 6, 4, 2), (2, 1, 2, 1), (3, 0, 2, 1)],
+)
+def test_ranks_of_one_job_share_the_free_cores(cores, others, share, expected):
+    assert threads.choose_threads("dcgan", cores, others, share=share) == expected
+    assert threads.choose_threads("mlp", cores, others, share=share) == 1
+    assert threads.choose_threads("dcgan", cores, others, explicit=3, share=share) == 3
+
+
+def test_claim_takes_the_agreed_count(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(threads, "cpu_load", lambda: 0.0)
+    monkeypatch.setattr(threads, "available_cores", lambda: 8)
+    seen = []
+
+    def agree(n):  # another rank chose 3
+        seen.append(n)
+        return min(n, 3)
+
+    with threads.claimed("dcgan", folder=tmp_path, share=2, agree=agree) as n:
+        assert seen == [4] and n == 3 == torch.get_num_threads()

@@ -12,7 +12,8 @@ every 4 steps by batch * 4 / 500k). A subset of the paper's pipeline (appendix B
 cutout), all differentiable in the images:
 
 - xflip (a coin per example), rotation by a multiple of 90 degrees, integer translation up to
-  1/8 of the size (zero padding here; the paper pads by reflection);
+  1/8 of the size with the image reflected about its edges into the vacated pixels (the paper's
+  padding, appendix B.2);
 - brightness + N(0, 0.2), contrast x lognormal(0, (0.5 ln 2)^2), saturation x lognormal(0, (ln 2)^2);
 - cutout of half the image size at a uniform centre.
 
@@ -73,7 +74,7 @@ class ADA(Augment):
         move = self.chosen(x)
         dy = torch.randint(-sh, sh + 1, (n,), device=dev) * move
         dx = torch.randint(-sw, sw + 1, (n,), device=dev) * move
-        x = ops.translate(x, dx, dy)
+        x = ops.translate(x, dx, dy, reflect=True)
         # colour
         x = ops.where(self.chosen(x), ops.brightness(x, torch.randn(n, device=dev) * BRIGHTNESS_STD), x)
         factor = torch.exp(torch.randn(n, device=dev) * CONTRAST_STD)

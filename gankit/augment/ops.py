@@ -31,13 +31,24 @@ def contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return (x - mean) * col(factor) + mean
 
 
-def translate(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    """Shift example i by (dx_i, dy_i) whole pixels (right, down); vacated pixels are 0."""
+def mirrored(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Indices reflected about the edge pixels into [0, size) (numpy's pad mode "reflect":
+    -1 -> 1, size -> size - 2), for offsets of less than ``size``."""
+    index = index.abs()
+    return torch.where(index > size - 1, 2 * (size - 1) - index, index)
+
+
+def translate(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, reflect: bool = False) -> torch.Tensor:
+    """Shift example i by (dx_i, dy_i) whole pixels (right, down); vacated pixels are 0, or with
+    ``reflect`` the image mirrored about its edge (ADA's padding; shifts below the size)."""
     n, _, h, w = x.shape
     rows = torch.arange(h, device=x.device)[None, :] - dy.view(-1, 1)  # (N, H) source rows
     cols = torch.arange(w, device=x.device)[None, :] - dx.view(-1, 1)  # (N, W) source columns
-    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (N, H, W)
     idx = torch.arange(n, device=x.device).view(-1, 1, 1)
+    if reflect:
+        out = x[idx, :, mirrored(rows, h)[:, :, None], mirrored(cols, w)[:, None, :]]  # (N, H, W, C)
+        return out.permute(0, 3, 1, 2)
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (N, H, W)
     out = x[idx, :, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]  # (N, H, W, C)
     return out.permute(0, 3, 1, 2) * inside[:, None].to(x.dtype)
 

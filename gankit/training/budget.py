@@ -9,8 +9,12 @@ state in every checkpoint, so a resume continues the same schedule exactly.
 - Calibration: after the first ``CALIBRATE_STEPS`` steps and ``CALIBRATE_S`` seconds of
   training, from the measured steps per second of training and the measured cost of an
   evaluation with its checkpoint (the step-0 evaluation, then the mean of all).
-- Re-estimation at checkpoints only, and only before the decay starts: the constant phase
-  absorbs a machine that got slower or faster; the decay, once started, keeps its length.
+- Re-estimation at every checkpoint and every ``1/REESTIMATES`` of the horizon (in steps, so
+  every rank and every resume re-estimates at the same steps), only before the decay starts:
+  the constant phase absorbs a machine that got slower or faster; the decay, once started,
+  keeps its length. (At checkpoints alone, a run whose first fitted horizon was shorter than
+  its checkpoint interval was never corrected: measured, MNIST rpgan beside two other runs
+  fitted 486 steps at 500-step checkpoints and ended 91 s early.)
 - ``steps`` stays an upper bound; ``max_wall_s`` stays a hard stop (evaluate, checkpoint), for a
   machine that slows down after the decay has started.
 - A resume that changes ``steps`` or ``max_wall_s`` calibrates again.
@@ -21,6 +25,7 @@ from __future__ import annotations
 CALIBRATE_STEPS = 20
 CALIBRATE_S = 5.0
 MARGIN = 0.97  # of the remaining budget planned for, so the final evaluation fits too
+REESTIMATES = 20  # re-estimations per horizon besides the checkpoints'
 
 
 def fit_steps(
@@ -117,7 +122,13 @@ class WallBudget:
     def _agreed(self, h: int) -> int:
         return h if self.agree is None else int(self.agree(h))
 
-    def before_checkpoint(self, state, now: float, elapsed_s: float) -> bool:
+    def due(self, state) -> bool:
+        """Whether this step re-estimates between checkpoints: every 1/REESTIMATES of the
+        horizon, counted in steps (the same steps on every rank and in every resume)."""
+        h = state.horizon
+        return bool(h) and self.cfg.max_wall_s > 0 and state.step % max(1, h // REESTIMATES) == 0
+
+    def reestimate(self, state, now: float, elapsed_s: float) -> bool:
         """Re-estimate while the schedule is still constant; True when the horizon changed."""
         h = state.horizon
         if self.cfg.max_wall_s <= 0 or not h or self.t0 is None or state.step >= h:

@@ -14,6 +14,10 @@ The rule (``choose_threads``):
   freed a few seconds ago still counts as busy there).
   Oversubscribed threads spin and wait: measured on a loaded 2-core machine, the toy MLP took
   11x longer per step at 2 threads than at 1 (benchmarks/results/threads_mlp.json).
+- Under torchrun the ranks on one machine share its free cores (``share`` = LOCAL_WORLD_SIZE),
+  and every rank takes the smallest count any rank chose (``agree``): ranks sampling the load
+  at slightly different moments would otherwise differ, and another thread count changes float
+  sums, so the ranks' weights would drift apart.
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def choose_threads(model: str, cores: int, taken_by_others: int, explicit: int = 0) -> int:
+def choose_threads(model: str, cores: int, taken_by_others: int, explicit: int = 0, share: int = 1) -> int:
     """Threads for a trainer of ``model`` with ``cores`` cores of which ``taken_by_others`` are
-    busy; ``explicit`` (>= 1) wins."""
+    busy, the free ones shared by ``share`` processes of one job (torchrun's ranks on this
+    machine); ``explicit`` (>= 1) wins."""
     if explicit >= 1:
         return explicit
     want = 1 if model in ONE_THREAD_MODELS else cores
-    return max(1, min(want, cores - taken_by_others))
+    return max(1, min(want, (cores - taken_by_others) // max(1, share)))
 
 
 def registry_dir() -> Path:
@@ -121,14 +126,18 @@ def busy_cores(folder: Path | None = None) -> int:
 
 
 @contextlib.contextmanager
-def claimed(model: str, explicit: int = 0, folder: Path | None = None):
-    """Set torch's thread count by the rule, registered for the duration; yields the count."""
+def claimed(model: str, explicit: int = 0, folder: Path | None = None, share: int = 1, agree=None):
+    """Set torch's thread count by the rule, registered for the duration; yields the count.
+    ``share``: processes of this job on this machine; ``agree``: maps this process's count to
+    the one every process of the job uses (under torchrun: the smallest)."""
     import torch
 
     folder = folder or registry_dir()
     # the load only matters to a model that wants more than one thread (a sample takes 0.25 s)
     measure = explicit < 1 and model not in ONE_THREAD_MODELS
-    n = choose_threads(model, available_cores(), busy_cores(folder) if measure else 0, explicit)
+    n = choose_threads(model, available_cores(), busy_cores(folder) if measure else 0, explicit, share)
+    if agree is not None:
+        n = int(agree(n))
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     mine = folder / str(os.getpid())
@@ -141,3 +150,15 @@ def claimed(model: str, explicit: int = 0, folder: Path | None = None):
         with contextlib.suppress(OSError):
             mine.unlink()
         torch.set_num_threads(before)
+
+
+def claimed_by_job(model: str, explicit: int, world_size: int):
+    """``claimed`` for one process of a job of ``world_size`` processes: under torchrun the
+    ranks on this machine (LOCAL_WORLD_SIZE) share its free cores and use the smallest count
+    any rank chose (a collective call: every rank enters it)."""
+    if world_size <= 1:
+        return claimed(model, explicit)
+    from gankit.training import distributed
+
+    share = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    return claimed(model, explicit, share=share, agree=lambda n: min(distributed.gather_objects(n)))

@@ -7,8 +7,9 @@ player's optimizer. Progress is counted in steps (generator updates) and images 
 
 The Trainer is carved along its responsibilities: the loop here; checkpoint state, saving,
 loading and rollback in ``persistence.py``; sampling, metrics and pictures in ``evaluation.py``;
-the step logs and the weight average in ``step_logs.py``; the wall budget in ``budget.py``; the
-thread choice in ``threads.py``; the display in ``progress.py``.
+the step logs and the weight average in ``step_logs.py``; the optimizers, the learning-rate
+schedule and the device in ``optimization.py``; the wall budget in ``budget.py``; the thread
+choice in ``threads.py``; the display in ``progress.py``.
 """
 
 from __future__ import annotations
@@ -33,46 +34,12 @@ from gankit.training import checkpoint as ckpt
 from gankit.training import denormals, distributed, faults, threads
 from gankit.training.budget import WallBudget
 from gankit.training.evaluation import Evaluation, final_metrics, is_number  # noqa: F401  (re-exported)
+from gankit.training.optimization import lr_factor, make_optimizer, pick_device  # noqa: F401  (re-exported)
 from gankit.training.optimizer_view import OptimizerView
 from gankit.training.persistence import Persistence, TrainState  # noqa: F401  (re-exported)
 from gankit.training.progress import Progress
 from gankit.training.runfolder import MetricsLog, TensorBoard, check_writable, default_out
 from gankit.training.step_logs import LogSums, update_ema  # noqa: F401  (re-exported)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} but CUDA is not available here; use --device cpu or auto")
-    return torch.device(name)
-
-
-def make_optimizer(cfg: Config, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    # Fused kernels (one call for all parameters) where PyTorch has them: same update, less
-    # per-parameter Python overhead, which dominates small GANs on CPU.
-    fast = {"fused": True} if _fused_ok(params) else {}
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), **fast)
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.betas[0], **fast)
-
-
-def _fused_ok(params: list[nn.Parameter]) -> bool:
-    return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-
-
-def lr_factor(cfg: Config, step: int, total: int | None = None) -> float:
-    """Learning-rate multiplier at ``step`` of ``total`` (default ``cfg.steps``; a wall budget's
-    horizon): constant, or linear decay to 0 after the fraction decay_start of ``total``."""
-    total = cfg.steps if total is None else total
-    if cfg.lr_schedule == "constant" or total == 0:
-        return 1.0
-    start = cfg.decay_start * total
-    if step < start:
-        return 1.0
-    return max(0.0, 1.0 - (step - start) / max(total - start, 1))
 
 
 def build(cfg: Config) -> tuple[Any, Recipe]:
@@ -330,7 +297,7 @@ class Trainer(Persistence, Evaluation):
         claim = contextlib.ExitStack()  # CPU threads: the model's best, cores others leave free
         if self.device.type == "cpu":
             wanted = cfg.threads or self.state.threads
-            self.threads = claim.enter_context(threads.claimed(cfg.model, wanted))
+            self.threads = claim.enter_context(threads.claimed_by_job(cfg.model, wanted, self.world_size))
             self.state.threads = self.threads
         flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
         try:
@@ -368,6 +335,8 @@ class Trainer(Persistence, Evaluation):
                 now = time.perf_counter()
                 if budget.after_step(self.state, now, now - t_start):  # the steps the budget allows
                     bar.set_total(budget.total(self.state))
+                elif budget.due(self.state) and budget.reestimate(self.state, now, now - t_start):
+                    bar.set_total(budget.total(self.state))
                 total = budget.total(self.state)
                 # A wall-clock budget (cumulative over resumes) ends the run like its last step.
                 out_of_time = cfg.max_wall_s > 0 and time.perf_counter() - t_start >= cfg.max_wall_s
@@ -384,7 +353,7 @@ class Trainer(Persistence, Evaluation):
                 if step % ckpt_every == 0 or step == total or out_of_time:
                     evaluating = True
                     now = time.perf_counter()
-                    if budget.before_checkpoint(self.state, now, now - t_start):
+                    if budget.reestimate(self.state, now, now - t_start):
                         bar.set_total(budget.total(self.state))
                     self.state.wall_s = time.perf_counter() - t_start
                     self.save_checkpoint()
