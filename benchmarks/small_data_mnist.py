@@ -4,8 +4,8 @@ augmentation, with DiffAugment and with ADA, at equal CPU time.
 Each run: model dcgan (28x28, width 64), batch 64, Adam 2e-4 (0.5, 0.999), ``--cpu-seconds`` of
 one thread (CPU time, so a shared machine's waiting is excluded), ``data.limit`` = the training
 size. Scored after training on ``--n-eval`` fixed-noise samples by fid_lenet and the class KL
-against the FULL MNIST test split (``data.limit`` also cuts the test split the run itself
-evaluates on, so the score is computed here with an unlimited dataset). ADA's speed is scaled
+against the FULL MNIST test split (computed here with an unlimited dataset, as it was before
+``data.limit`` left the test split whole). ADA's speed is scaled
 for runs this short: ``ada_kimg`` = ``--ada-kimg`` thousand images to move p by 1 (the paper:
 500), adjusted every 4 D updates, target 0.6.
 

@@ -50,7 +50,12 @@ def test_mnist_dataset_first_items_and_pixels(data_dir):
     ds = build_dataset("mnist", {"limit": 1000}, str(data_dir))
     assert ds.kind == "images" and ds.sample_shape == (1, 28, 28) and ds.num_classes == 10
     assert ds.default_z_dim == 100 and ds.main_metric() == "fid_lenet"
-    assert len(ds) == 1000 and ds.ref_x.shape == (1000, 1, 28, 28)
+    # limit cuts the training split only: the reference is the whole test split unless test_limit
+    assert len(ds) == 1000 and ds.ref_x.shape == (10000, 1, 28, 28)
+    cut = build_dataset("mnist", {"limit": 1000, "test_limit": 500}, str(data_dir))
+    assert cut.ref_x.shape == (500, 1, 28, 28) and torch.equal(cut.ref_x, ds.ref_x[:500])
+    with pytest.raises(ConfigError, match="test_limit=-1; allowed: 0"):
+        build_dataset("mnist", {"test_limit": -1}, str(data_dir))
     # The first ten training labels of MNIST, as printed in countless tutorials.
     assert ds.train_y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     # Header count 60000 although only 1000 images were read.

@@ -110,17 +110,17 @@ def test_a_flag_overrides_every_preset_value():
             assert cfg.batch_size == 3, (kind, name)
 
 
-def test_grid_default_is_the_toy_recipe_and_flags_win_one_by_one():
-    cfg = config_mod.resolve(Config(data="grid"))
+def test_ring_default_is_the_toy_recipe_and_flags_win_one_by_one():
+    cfg = config_mod.resolve(Config(data="ring"))
     assert (cfg.model, cfg.loss, cfg.recipe) == ("mlp", "ns", "plain")
     assert (cfg.steps, cfg.batch_size, cfg.lr_g, cfg.lr_d) == (6000, 256, 1e-3, 1e-3)
     assert (cfg.lr_schedule, cfg.decay_start, cfg.penalties) == ("linear-decay", 0.3, {"gp": 0.1})
     # One flag changes one key; the others keep the preset's values.
-    cfg = config_mod.resolve(Config(data="grid", lr_g=5e-4, penalties={}, steps=100))
+    cfg = config_mod.resolve(Config(data="ring", lr_g=5e-4, penalties={}, steps=100))
     assert (cfg.lr_g, cfg.lr_d, cfg.penalties, cfg.steps) == (5e-4, 1e-3, {}, 100)
     assert cfg.lr_schedule == "linear-decay"
     # An explicit value equal to the base default still wins over the preset.
-    assert config_mod.resolve(Config(data="grid", steps=3000)).steps == 3000
+    assert config_mod.resolve(Config(data="ring", steps=3000)).steps == 3000
 
 
 def test_a_preset_tuned_for_one_objective_leaves_another_to_its_defaults():
@@ -192,12 +192,12 @@ def test_conditions_match_unset_choices_and_tuples():
 
 
 def test_dry_run_prints_provenance_and_list_shows_presets(capsys, tmp_path):
-    assert main(["train", "--data", "grid", "--lr-g", "5e-4", "--dry-run", "--out", str(tmp_path / "x")]) == 0
+    assert main(["train", "--data", "ring", "--lr-g", "5e-4", "--dry-run", "--out", str(tmp_path / "x")]) == 0
     out = capsys.readouterr()
     cfg = json.loads(out.out)  # stdout stays a config that --config accepts
     assert cfg["steps"] == 6000 and cfg["lr_g"] == 5e-4
     lines = {line.split()[0]: line for line in out.err.splitlines()[1:]}
-    assert "6000" in lines["steps"] and "data grid preset [" in lines["steps"]
+    assert "6000" in lines["steps"] and "data ring preset [" in lines["steps"]
     assert lines["lr_g"].endswith("<- flag")
     assert lines["betas"].endswith("<- objective ns defaults")
     assert main(["list", "data"]) == 0
@@ -205,19 +205,22 @@ def test_dry_run_prints_provenance_and_list_shows_presets(capsys, tmp_path):
     assert "preset: model=mlp, loss=ns, lr=0.001" in listing
 
 
-def test_25gaussians_defaults_to_r3gans_loss_and_ns_stays_one_flag_away():
-    cfg, sources = config_mod.resolve_with_sources(Config(data="25gaussians"))
-    assert (cfg.loss, cfg.steps, tuple(cfg.betas), cfg.penalties) == (
+@pytest.mark.parametrize("data", ["25gaussians", "grid"])
+def test_grid_sets_default_to_r3gans_loss_in_the_budget_and_ns_stays_one_flag_away(data):
+    cfg, sources = config_mod.resolve_with_sources(Config(data=data))
+    assert (cfg.loss, cfg.steps, cfg.max_wall_s, tuple(cfg.betas), cfg.penalties) == (
         "rpgan",
-        2900,
+        10000,  # an upper bound: the 110 s budget fits the steps (about 4,000-4,500 here)
+        110.0,
         (0.0, 0.99),
         {"r1": 0.1, "r2": 0.1},
     )
-    assert sources["loss"].startswith("data 25gaussians preset") and "rpgan_eqtime" in sources["loss"]
-    ns = config_mod.resolve(Config(data="25gaussians", loss="ns"))
-    assert (ns.steps, ns.penalties, ns.decay_start) == (6000, {"gp": 0.1}, 0.3)
+    assert sources["loss"].startswith(f"data {data} preset") and "defaults_grid_rpgan.json" in sources["loss"]
+    assert sources["max_wall_s"] == sources["loss"]
+    ns = config_mod.resolve(Config(data=data, loss="ns"))
+    assert (ns.steps, ns.penalties, ns.decay_start, ns.max_wall_s) == (6000, {"gp": 0.1}, 0.3, 0.0)
     # on the other toy sets ns stays the default, R3GAN's recipe is there when asked for
-    assert config_mod.resolve(Config(data="grid")).loss == "ns"
+    assert config_mod.resolve(Config(data="ring")).loss == "ns"
     assert config_mod.resolve(Config(data="ring", loss="rpgan")).penalties == {"r1": 0.1, "r2": 0.1}
 
 

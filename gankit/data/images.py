@@ -150,20 +150,24 @@ class ImageDataset(Dataset):
 class MNISTOptions:
     image_size: int = 28  # 28: native; 32: padded by 2 px of background; others: resized
     split: str = "train"  # the training split: train | test (the reference is always test)
-    limit: int = 0  # use only the first N images of each split (0: all)
+    # Use only the first N training images (0: all): small-data runs are scored against the
+    # whole test split unless test_limit cuts it too (fast smoke runs).
+    limit: int = 0
+    test_limit: int = 0  # use only the first N images of the test split, the reference (0: all)
 
     def check(self):
         if self.split not in SPLITS:
             raise ConfigError(f"split={self.split!r}; choose one of: {', '.join(SPLITS)}")
         if not 8 <= self.image_size <= 1024:
             raise ConfigError(f"image_size={self.image_size}; allowed: 8 to 1024")
-        if self.limit < 0:
-            raise ConfigError(f"limit={self.limit}; allowed: 0 (all) or a positive count")
+        for name in ("limit", "test_limit"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)}; allowed: 0 (all) or a positive count")
 
 
 def _mnist_family(key: str, opts: MNISTOptions, data_dir) -> ImageDataset:
     train_x, train_y = load_idx_split(key, data_dir, opts.split, opts.limit)
-    ref_x, ref_y = load_idx_split(key, data_dir, "test", opts.limit)
+    ref_x, ref_y = load_idx_split(key, data_dir, "test", opts.test_limit)
     train_x = fit_size(train_x.unsqueeze(1), opts.image_size, pad_ok=True)
     ref_x = fit_size(ref_x.unsqueeze(1), opts.image_size, pad_ok=True)
     return ImageDataset(key, train_x, train_y, ref_x, ref_y, num_classes=10)
@@ -247,7 +251,7 @@ def stacked_mnist(opts: StackedOptions, data_dir=None):
     if opts.size < 0:
         raise ConfigError(f"size={opts.size}; allowed: 0 (as many as MNIST) or a positive count")
     train_x, train_y = load_idx_split("mnist", data_dir, opts.split, opts.limit)
-    ref_x, ref_y = load_idx_split("mnist", data_dir, "test", opts.limit)
+    ref_x, ref_y = load_idx_split("mnist", data_dir, "test", opts.test_limit)
     train_x = fit_size(train_x.unsqueeze(1), opts.image_size, pad_ok=True)[:, 0]
     ref_x = fit_size(ref_x.unsqueeze(1), opts.image_size, pad_ok=True)[:, 0]
     return StackedMNIST(train_x, train_y, ref_x, ref_y, opts.size)
@@ -258,7 +262,8 @@ def stacked_mnist(opts: StackedOptions, data_dir=None):
 class CifarOptions:
     image_size: int = 32  # 32: native; others: resized
     split: str = "train"  # the training split: train | test (the reference is always test)
-    limit: int = 0  # use only the first N images of each split (0: all)
+    limit: int = 0  # use only the first N training images (0: all)
+    test_limit: int = 0  # use only the first N images of the test split, the reference (0: all)
 
     check = MNISTOptions.check
 
@@ -319,7 +324,7 @@ def load_cifar10(data_dir, split: str, limit: int = 0) -> tuple[torch.Tensor, to
 def cifar10(opts: CifarOptions, data_dir=None):
     """CIFAR-10: 32x32 colour images of 10 classes (the python tarball)."""
     train_x, train_y = load_cifar10(data_dir, opts.split, opts.limit)
-    ref_x, ref_y = load_cifar10(data_dir, "test", opts.limit)
+    ref_x, ref_y = load_cifar10(data_dir, "test", opts.test_limit)
     return ImageDataset(
         "cifar10",
         fit_size(train_x, opts.image_size),

@@ -38,18 +38,23 @@ def toy_preset(source: str, **changes) -> Preset:
 
 
 # R3GAN's loss on the toy sets (Huang et al. 2024, sec. 3.1): relativistic pairing with R1 and
-# R2, Adam betas (0, 0.99), on the toy recipe's network and schedule. Its step costs about twice
-# an ns step (two double backwards), so 2,900 steps take the time of ns's 6,000.
+# R2, Adam betas (0, 0.99), on the toy recipe's network and schedule, trained for the wall time
+# the issue allows a toy default (110 s of training, the decay ending at the budget; at most
+# 10,000 steps). Its step costs about twice an ns step (two double backwards): about 4,500
+# steps fit here. A fixed 2,900 steps (ns's 6,000 in time on 25gaussians, 76-85 s) reached
+# hq 0.75-0.82; the budget's ~4,500 steps 0.90-0.91 (seeds 0, 1).
 TOY_RPGAN = {
     **{k: v for k, v in TOY_RECIPE.items() if k != "loss"},
     "betas": (0.0, 0.99),
     "penalties": {"r1": 0.1, "r2": 0.1},
-    "steps": 2900,
+    "steps": 10000,
+    "max_wall_s": 110.0,
 }
 RPGAN_MEASURED = (
-    "benchmarks/results/defaults_25gaussians.json (the whole process, two at a time: seeds 0-9 25/25 "
-    "modes, hq 0.748-0.817, 76-85 s, where ns's 6,000 steps gave hq 0.53-0.71) and defaults_tuning.json "
-    "rows rpgan_eqtime (grid seeds 0-1: hq 0.66 and 0.75)"
+    "benchmarks/results/defaults_25gaussians.json and defaults_grid_rpgan.json (whole processes, two "
+    "at a time on the 2-core machine, seeds 0-9: 25/25 modes in every run; hq 0.878-0.923 on "
+    "25gaussians, where ns gave 0.53-0.71, and 0.851-0.928 on grid, where ns gave 0.696-0.930; "
+    "105-116 s); defaults_25gaussians_rpgan2900.json (2,900 fixed steps: hq 0.748-0.817)"
 )
 
 
@@ -64,8 +69,8 @@ def toy_presets(source: str) -> tuple[Preset, ...]:
     return (toy_preset(source), rpgan_preset())
 
 
-MEASURED = (
-    "benchmarks/results/defaults_grid.json (the whole process, two at a time on the 2-core machine: "
+GRID_NS_MEASURED = (
+    "benchmarks/results/defaults_grid_ns.json (the whole process, two at a time on the 2-core machine: "
     "seeds 0-9 25/25 modes, hq 0.70-0.93, median 0.91, 109-116 s)"
 )
 NS_25G_MEASURED = (
@@ -166,7 +171,9 @@ def ring(opts=None, data_dir=None):
     return GaussianMixture2D(centres, 0.01)
 
 
-@DATASETS.register("grid", presets=toy_presets(MEASURED))
+# grid: R3GAN's loss in the toy budget is its default: as many seeds at hq >= 0.9 as ns (6 of
+# 10), the worst seed at 0.85 instead of ns's 0.70 (README, "Defaults").
+@DATASETS.register("grid", presets=(rpgan_preset(pick=True), toy_preset(GRID_NS_MEASURED)))
 def grid(opts=None, data_dir=None):
     """25 Gaussians on {-4, -2, 0, 2, 4}^2, std 0.05 (PacGAN)."""
     g = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
