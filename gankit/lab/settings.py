@@ -77,6 +77,7 @@ def to_config(settings: dict[str, Any]) -> config_mod.Config:
     if isinstance(d.get("penalties"), str):
         d["penalties"] = config_mod.parse_mapping(d["penalties"], "penalties")
     d.update(device="cpu", steps=LAB_STEPS, lr_schedule="constant")
+    d.setdefault("data", DEFAULTS["data"])  # the lab's own data, not a recipe's (it draws points)
     cfg = config_mod.from_dict(d, where="lab settings")
     _check_choices(cfg)  # before resolving: image data resolves to an image model, whose options differ
     cfg = config_mod.resolve(cfg)
