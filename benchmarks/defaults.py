@@ -54,7 +54,9 @@ def run_one(
 ) -> dict:
     """``choice``: the user's choice of recipe or objective (``--recipe infogan``), no tuning flag;
     ``pinned``: ``--threads N`` where runs are compared side by side (not a tuning flag)."""
-    out = out_root / f"{data}{'-'.join(['', *choice[1::2]])}-seed{seed}"
+    # the pinned flags name the folder too, so runs compared side by side never share one
+    extra = "".join(c if c.isalnum() or c in "._=" else "-" for c in "-".join(["", *pinned])).rstrip("-")
+    out = out_root / f"{data}{'-'.join(['', *choice[1::2]])}{extra}-seed{seed}"
     if out.exists():
         import shutil
 
