@@ -10,7 +10,14 @@ Targets (issue 14): grid and 25gaussians 25/25 modes with hq_fraction >= 0.9, ri
     python benchmarks/defaults.py --data mnist --seeds 0 --data-dir ../shared/data
     python benchmarks/defaults.py --report      # markdown tables of the saved results
 
-Results: ``benchmarks/results/defaults_<data>.json`` (one row per seed, merged with earlier rows).
+Comparisons side by side pin the threads and name their results file (the command in the file
+records every flag):
+
+    python benchmarks/defaults.py --data mnist --loss rpgan --threads 1 --tag threads1
+    python benchmarks/defaults.py --data ring --loss rpgan --flags "--minutes 2 --steps 100000" --tag minutes2
+
+Results: ``benchmarks/results/defaults_<data>[_<choice>][_<tag>].json`` (one row per seed,
+merged with earlier rows of the same file).
 """
 
 from __future__ import annotations
