@@ -177,6 +177,8 @@ def apply(cfg) -> tuple[Any, dict[str, str]]:
         if kind not in chosen:
             continue
         name, preset = chosen[kind]
+        if "data" in preset.values and kind != "recipe":  # a declaration error, not a user's
+            raise RuntimeError(f"the {kind} {name} preset names data; only a recipe's preset may")
         for key, value in preset.values.items():
             if key in PICKS or key in sources or key == "data":
                 continue

@@ -300,3 +300,21 @@ def test_every_image_recipe_trains_with_augmentation(data_dir, case, aug):
     assert any(not torch.equal(before[k], v) for k, v in t.recipe.state_dict().items())
     if aug == "ada":
         assert int(t.recipe.augment.updates) == 3
+
+
+def test_cyclegan_ada_two_processes_keep_each_critics_p_identical(tmp_path, data_dir):
+    """Two ranks: each critic's ADA state (p, r_t, the counts) is averaged over the ranks before
+    every adjustment, so it stays identical on both, and p moved on both critics."""
+    from conftest import tiny_recipe_cases
+    from test_distributed import run_world
+
+    kw = dict(
+        tiny_recipe_cases()["cyclegan"],
+        steps=3,
+        recipe_args={"pool_size": 2, "augment": "ada", "ada_interval": 1, "ada_kimg": 0.02, "ada_p": 0.5},
+    )
+    states = run_world(tmp_path, 2, kw, tag="cyc-ada")
+    for critic in ("augment_a", "augment_b"):
+        for key in ("p", "r_t", "updates", "sign_sum", "count"):
+            assert torch.equal(states[0][f"{critic}.{key}"], states[1][f"{critic}.{key}"]), (critic, key)
+        assert float(states[0][f"{critic}.p"]) != 0.5 and int(states[0][f"{critic}.updates"]) == 3

@@ -237,3 +237,11 @@ def test_a_recipe_without_data_trains_on_its_own_data_and_a_flag_wins():
     for kw in ({"recipe": "plain"}, {}):
         cfg, sources = config_mod.resolve_with_sources(Config(**kw))
         assert cfg.data == presets.BASE_DATA == "8gaussians" and sources["data"] == "base default"
+
+
+def test_only_recipe_presets_name_their_data():
+    """A preset's ``data`` picks the data of a run that names none; only a recipe may declare it
+    (the dataset is already chosen when the other layers' presets are read)."""
+    naming = [(kind, name) for kind, name, preset in DECLARED if "data" in preset.values]
+    assert naming and all(kind == "recipe" for kind, _ in naming)
+    assert {name for _, name in naming} == {"cyclegan", "infogan", "progressive"}
