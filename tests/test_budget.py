@@ -189,3 +189,19 @@ def test_the_horizon_follows_a_faster_machine_between_checkpoints(tmp_path, monk
         assert lr_factor(t.cfg, t.state.horizon, t.state.horizon) == 0.0
     else:
         assert t.state.horizon == first and row["wall_s"] < 11.0  # 4.5 + 0.01 * (781 - 150)
+
+
+def test_a_budgeted_run_says_its_step_count_depends_on_the_machine(tmp_path, capsys):
+    from gankit.cli import main
+
+    out = str(tmp_path / "b")
+    args = ["train", "--data", "8gaussians", "--steps", "3", "--minutes", "1", "--progress", "lines"]
+    assert main([*args, "--out", out, "--set", "n_eval=100"]) == 0
+    err = capsys.readouterr().err
+    line = "wall budget 60 s: the step count (at most 3) is fitted to it once the speed is measured"
+    assert line in err and "--steps N --set max_wall_s=0" in err
+    assert (
+        main(["train", "--data", "8gaussians", "--steps", "3", "--progress", "lines", "--out", out + "2"])
+        == 0
+    )
+    assert "wall budget" not in capsys.readouterr().err  # no budget: nothing to say

@@ -277,6 +277,11 @@ class Trainer(Persistence, Evaluation):
         )
         if resuming:
             bar.write(f"resuming {self.run_dir} at step {self.state.step}")
+        elif cfg.max_wall_s > 0:  # the step count will depend on this machine's speed: say so
+            bar.write(
+                f"wall budget {cfg.max_wall_s:g} s: the step count (at most {cfg.steps}) is fitted to "
+                "it once the speed is measured; for a fixed count: --steps N --set max_wall_s=0"
+            )
         t_start = time.perf_counter() - self.state.wall_s
         sums = LogSums(keep_tensors=self.deferred is not None)  # losses since the last evaluation
         last_row: dict[str, Any] = {}
