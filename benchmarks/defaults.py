@@ -169,12 +169,12 @@ def main() -> None:
         "--threads",
         type=int,
         default=0,
-        help="pin CPU threads (runs compared side by side under equal conditions); 0: gankit's choice",
+        help="pin CPU threads (runs compared side by side under equal conditions; needs --tag); 0: gankit's choice",
     )
     ap.add_argument(
         "--flags",
         default="",
-        help="more gankit flags for a comparison row, e.g. '--minutes 2 --steps 100000' (needs --tag)",
+        help="more gankit flags for a comparison row, e.g. '--minutes 2 --steps 100000'",
     )
     ap.add_argument("--tag", default="", help="suffix of the results file (defaults_DATA[_CHOICE]_TAG.json)")
     ap.add_argument("--report", action="store_true")
@@ -184,8 +184,8 @@ def main() -> None:
         return
     choice = [*(["--recipe", a.recipe] if a.recipe else []), *(["--loss", a.loss] if a.loss else [])]
     pinned = (["--threads", str(a.threads)] if a.threads else []) + a.flags.split()
-    if a.flags and not a.tag:
-        raise SystemExit("--flags changes the defaults: name the results file with --tag")
+    if pinned and not a.tag:  # else pinned rows would merge into the defaults' own file
+        raise SystemExit("--threads and --flags change the defaults: name the results file with --tag")
     for data in a.data.split(","):
         rows = []
         for seed in (int(s) for s in a.seeds.split(",")):

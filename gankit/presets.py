@@ -180,7 +180,7 @@ def apply(cfg) -> tuple[Any, dict[str, str]]:
         if "data" in preset.values and kind != "recipe":  # a declaration error, not a user's
             raise RuntimeError(f"the {kind} {name} preset names data; only a recipe's preset may")
         for key, value in preset.values.items():
-            if key in PICKS or key in sources or key == "data":
+            if key in PICKS or key in sources:  # sources always holds "data" by now
                 continue
             _set(cfg, key, value)
             sources[key] = f"{kind} {name} preset [{preset.source}]"

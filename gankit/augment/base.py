@@ -64,7 +64,7 @@ class Augment(nn.Module):
         return {}
 
 
-def build_augment(opts: AugmentOptions, sample_shape: tuple[int, ...], recipe: str) -> Augment | None:
+def build_augment(opts: AugmentOptions, sample_shape: tuple[int, ...]) -> Augment | None:
     """The augmentation ``opts.augment`` names, or None for "none"; images only."""
     if opts.augment == "none":
         return None

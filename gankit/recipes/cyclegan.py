@@ -348,6 +348,6 @@ def build_cyclegan_recipe(ctx: BuildContext) -> CycleGAN:
         tuple(shape_b),
         ctx.cfg.penalties,
         ctx.cfg.n_critic,
-        augment_a=build_augment(ctx.options, tuple(ds.sample_shape), ctx.cfg.recipe),
-        augment_b=build_augment(ctx.options, tuple(shape_b), ctx.cfg.recipe),
+        augment_a=build_augment(ctx.options, tuple(ds.sample_shape)),
+        augment_b=build_augment(ctx.options, tuple(shape_b)),
     )

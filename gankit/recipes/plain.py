@@ -44,7 +44,7 @@ def recipe_extras(ctx: BuildContext, opts) -> dict:
         )
     run_images = ctx.cfg.steps * ctx.cfg.batch_size * world_size()
     return {
-        "augment": build_augment(opts, tuple(ctx.dataset.sample_shape), ctx.cfg.recipe),
+        "augment": build_augment(opts, tuple(ctx.dataset.sample_shape)),
         "gamma": GammaSchedule(opts, run_images),
     }
 
