@@ -31,12 +31,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--data", help="another dataset than the model's (grid for mlp, mnist for dcgan)")
+    ap.add_argument("--set", action="append", default=[], help="key=value config fields, as gankit's --set")
+    ap.add_argument("--tag", default="", help="results file suffix: threads_<model>[_<tag>].json")
+    ap.add_argument("--note", default="shared 2-core machine; other jobs were running")
     a = ap.parse_args()
-    from gankit.config import Config
+    from gankit.config import apply_set, from_dict
     from gankit.training.trainer import Trainer
 
-    kw = {"data": "grid"} if a.model == "mlp" else {"data": "mnist", "data_dir": a.data_dir}
-    trainer = Trainer(Config(**kw, out="/tmp/gankit-threads-bench", progress="none"))
+    d = {"data": a.data or ("grid" if a.model == "mlp" else "mnist"), "model": a.model}
+    d.update(data_dir=a.data_dir, out="/tmp/gankit-threads-bench", progress="none")
+    for assignment in a.set:
+        apply_set(d, assignment)
+    trainer = Trainer(from_dict(d))
     torch.set_flush_denormal(True)
     counts = [int(t) for t in a.threads.split(",")]
     wall = {n: [] for n in counts}
@@ -61,9 +68,10 @@ def main() -> None:
         "ms_per_step_wall_median": {n: statistics.median(wall[n]) for n in counts},
         "ms_per_step_cpu_median": {n: statistics.median(cpu[n]) for n in counts},
         "ms_per_step_wall": wall,
-        "note": "shared 2-core machine; other jobs were running",
+        "sets": a.set,
+        "note": a.note,
     }
-    path = ROOT / "benchmarks" / "results" / f"threads_{a.model}.json"
+    path = ROOT / "benchmarks" / "results" / f"threads_{a.model}{'_' + a.tag if a.tag else ''}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     for n in counts:
         print(

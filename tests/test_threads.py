@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from gankit.config import Config
 from gankit.training import threads
@@ -17,22 +18,48 @@ from gankit.training.threads import choose_threads, threads_of_others
 
 
 @pytest.mark.parametrize(
-    "model, cores, others, explicit, expected",
+    "want, cores, others, explicit, expected",
     [
-        ("mlp", 2, 0, 0, 1),  # small MLPs: one thread
-        ("mlp", 16, 0, 0, 1),
-        ("dcgan", 2, 0, 0, 2),  # convnets: every core
-        ("dcgan", 16, 0, 0, 16),
-        ("dcgan", 2, 1, 0, 1),  # another trainer holds one of the two cores
-        ("dcgan", 16, 6, 0, 10),
-        ("dcgan", 2, 2, 0, 1),  # all cores taken: still one thread, never zero
-        ("mlp", 2, 5, 0, 1),
-        ("mlp", 2, 2, 3, 3),  # --threads wins over everything
-        ("dcgan", 16, 0, 1, 1),
+        (1, 2, 0, 0, 1),  # a small MLP: one thread
+        (1, 16, 0, 0, 1),
+        (2, 2, 0, 0, 2),  # a convnet or a large MLP: every core
+        (16, 16, 0, 0, 16),
+        (2, 2, 1, 0, 1),  # another trainer holds one of the two cores
+        (16, 16, 6, 0, 10),
+        (2, 2, 2, 0, 1),  # all cores taken: still one thread, never zero
+        (1, 2, 5, 0, 1),
+        (1, 2, 2, 3, 3),  # --threads wins over everything
+        (16, 16, 0, 1, 1),
     ],
 )
-def test_choice_follows_the_rule(model, cores, others, explicit, expected):
-    assert choose_threads(model, cores, others, explicit) == expected
+def test_choice_follows_the_rule(want, cores, others, explicit, expected):
+    assert choose_threads(want, cores, others, explicit) == expected
+
+
+def _networks(*layers: nn.Module) -> nn.Module:
+    return nn.ModuleDict({f"n{i}": layer for i, layer in enumerate(layers)})
+
+
+@pytest.mark.parametrize(
+    "networks, batch, expected",
+    [
+        # the toy defaults' MLP (largest layer 256 x 256) at batch 256: 16.8M multiply-adds
+        (lambda: _networks(nn.Linear(2, 256), nn.Linear(256, 256), nn.Linear(256, 1)), 256, 4),
+        # the seed article's MLP at batch 64: 64 x 784 x 128 = 6.4M
+        (lambda: _networks(nn.Linear(10, 128), nn.Linear(128, 784), nn.Linear(784, 128)), 64, 4),
+        # width 128 at batch 128: exactly 2^21, the threshold (measured 3.90 -> 3.28 ms per step)
+        (lambda: _networks(nn.Linear(2, 128), nn.Linear(128, 128)), 128, 4),
+        (lambda: _networks(nn.Linear(2, 128), nn.Linear(128, 128)), 127, 1),
+        # width 64 at batch 64 (262k) and width 32 at batch 256: one thread was faster
+        (lambda: _networks(nn.Linear(2, 64), nn.Linear(64, 64)), 64, 1),
+        (lambda: _networks(nn.Linear(2, 32), nn.Linear(32, 32)), 256, 1),
+        # any convolution: every core, whatever its size
+        (lambda: _networks(nn.Conv2d(1, 1, 3), nn.Linear(2, 2)), 1, 4),
+        (lambda: _networks(nn.ConvTranspose2d(1, 1, 3)), 1, 4),
+    ],
+)
+def test_wanted_threads_follow_the_largest_layers_work(networks, batch, expected):
+    assert threads.wanted(networks(), batch, 4) == expected
 
 
 def test_registry_counts_live_trainers_only(tmp_path):
@@ -100,43 +127,70 @@ def test_claim_sets_torch_threads_registers_and_restores(tmp_path, monkeypatch):
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     monkeypatch.setattr(threads, "cpu_load", lambda: 0.0)
     before = torch.get_num_threads()
-    with threads.claimed("dcgan", folder=tmp_path) as n:
+    with threads.claimed(2, folder=tmp_path) as n:
         assert n == 2 and torch.get_num_threads() == 2
         assert (tmp_path / str(os.getpid())).read_text() == "2"
     assert torch.get_num_threads() == before and not (tmp_path / str(os.getpid())).exists()
-    with threads.claimed("dcgan", explicit=1, folder=tmp_path) as n:
+    with threads.claimed(2, explicit=1, folder=tmp_path) as n:
         assert n == 1 and torch.get_num_threads() == 1
+
+
+def test_a_trainer_holds_one_thread_while_it_measures(tmp_path, monkeypatch):
+    """Two trainers starting together: each registers one thread before sampling the load, so
+    each sees the other and neither claims both cores."""
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    mine = tmp_path / str(os.getpid())
+    seen = []
+
+    def load():
+        seen.append(mine.read_text())
+        return 0.0
+
+    monkeypatch.setattr(threads, "cpu_load", load)
+    with threads.claimed(2, folder=tmp_path) as n:
+        assert seen == ["1"] and n == 2 and mine.read_text() == "2"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(sleeper.pid)).write_text("1")  # another trainer, still measuring
+        with threads.claimed(2, folder=tmp_path) as n:
+            assert n == 1
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_trainer_uses_the_rule_and_the_flag(tmp_path, monkeypatch):
     from gankit.training.trainer import Trainer
 
     monkeypatch.setenv("GANKIT_TRAINERS_DIR", str(tmp_path / "reg"))
-    kw = dict(data="8gaussians", steps=2, eval_every=2, n_eval=20, batch_size=8, progress="none")
-    t = Trainer(Config(**kw, out=str(tmp_path / "a")))
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    kw = dict(data="8gaussians", steps=2, eval_every=2, n_eval=20, progress="none")
+    t = Trainer(Config(**kw, batch_size=8, out=str(tmp_path / "a")))
     t.fit(progress=False)
-    assert t.threads == 1  # the MLP
-    t = Trainer(Config(**kw, threads=2, out=str(tmp_path / "b")))
+    assert t.threads == 1  # the toy MLP (256 x 256) at batch 8: 524k multiply-adds
+    t = Trainer(Config(**kw, batch_size=8, threads=2, out=str(tmp_path / "b")))
     t.fit(progress=False)
     assert t.threads == 2
+    t = Trainer(Config(**kw, batch_size=32, out=str(tmp_path / "c")))
+    t.fit(progress=False)
+    assert t.threads == 2  # at batch 32: 2.1M, both (idle) cores
 
 
 def test_resume_keeps_the_runs_thread_count_when_the_load_changed(tmp_path, monkeypatch):
-    """A convnet run chose 2 threads on an idle machine; resumed while another job holds a core
-    it keeps 2 (the split of work between threads changes float sums, so exactness needs the
+    """A run chose 2 threads on an idle machine; resumed while another job holds a core it keeps
+    2 (the split of work between threads changes float sums, so exactness needs the
     same count); --threads on the resume still wins."""
     from gankit.training.trainer import Trainer
 
     monkeypatch.setenv("GANKIT_TRAINERS_DIR", str(tmp_path / "reg"))
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     monkeypatch.setattr(threads, "cpu_load", lambda: 0.0)
-    monkeypatch.setattr(threads, "ONE_THREAD_MODELS", ())  # the toy MLP stands in for a convnet
-    kw = dict(data="8gaussians", steps=1, eval_every=1, n_eval=8, batch_size=4, lr_schedule="constant")
+    kw = dict(data="8gaussians", steps=1, eval_every=1, n_eval=8, batch_size=32, lr_schedule="constant")
     t = Trainer(Config(**kw, progress="none", out=str(tmp_path / "r")))
     t.fit(progress=False)
     assert t.threads == 2 and t.state.threads == 2
     monkeypatch.setattr(threads, "cpu_load", lambda: 1.0)  # a core now busy
-    assert threads.choose_threads("mlp", 2, threads.busy_cores(tmp_path / "reg")) == 1
+    assert threads.choose_threads(2, 2, threads.busy_cores(tmp_path / "reg")) == 1
     t = Trainer.from_run(tmp_path / "r", overrides={"steps": 2})
     t.fit(progress=False)
     assert t.threads == 2
@@ -161,9 +215,9 @@ def test_threads_flag_reaches_the_config(tmp_path, capsys):
     [(2, 0, 2, 1), (16, 0, 4, 4), (16, 6, 4, 2), (2, 1, 2, 1), (3, 0, 2, 1)],
 )
 def test_ranks_of_one_job_share_the_free_cores(cores, others, share, expected):
-    assert threads.choose_threads("dcgan", cores, others, share=share) == expected
-    assert threads.choose_threads("mlp", cores, others, share=share) == 1
-    assert threads.choose_threads("dcgan", cores, others, explicit=3, share=share) == 3
+    assert threads.choose_threads(cores, cores, others, share=share) == expected
+    assert threads.choose_threads(1, cores, others, share=share) == 1
+    assert threads.choose_threads(cores, cores, others, explicit=3, share=share) == 3
 
 
 def test_claim_takes_the_agreed_count(tmp_path, monkeypatch):
@@ -177,5 +231,5 @@ def test_claim_takes_the_agreed_count(tmp_path, monkeypatch):
         seen.append(n)
         return min(n, 3)
 
-    with threads.claimed("dcgan", folder=tmp_path, share=2, agree=agree) as n:
+    with threads.claimed(8, folder=tmp_path, share=2, agree=agree) as n:
         assert seen == [4] and n == 3 == torch.get_num_threads()

@@ -285,11 +285,16 @@ def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str,
             name = spec.run_name(loss, seed)
             actions[name] = plan_run(spec.run_dir(loss, seed), spec.steps, spec.budget_s)
             if actions[name] != "done":
-                todo.append((name, run_config(spec, loss, seed), actions[name]))
+                cfg = run_config(spec, loss, seed)
+                if jobs > 1 and not cfg.get("threads"):
+                    # the workers' share of the cores: jobs starting together would each see
+                    # idle cores and claim them all (one job: the trainer's own choice)
+                    cfg["threads"] = threads
+                todo.append((name, cfg, actions[name]))
     skipped = len(actions) - len(todo)
     log(
         f"arena: {len(actions)} runs, {skipped} already done, {len(todo)} to train "
-        f"({jobs} at once, at most {threads} thread(s) each; an MLP run takes 1, docs/presets.md)"
+        f"({jobs} at once" + (f", {threads} thread(s) each unless --set threads=N)" if jobs > 1 else ")")
     )
     if not todo:
         return actions

@@ -3,9 +3,14 @@
 The rule (``choose_threads``):
 
 - ``--threads N`` (N >= 1) is used as given.
-- Otherwise the model decides what it wants: an MLP's layers are too small for a second thread
-  to pay for its synchronization (measured: docs/presets.md, "Threads"), so 1; convolutional
-  networks use every core this process may run on.
+- Otherwise the model's work decides what it wants (``wanted``): a convolutional network, or an
+  MLP whose largest layer does at least ``PARALLEL_MACS`` multiply-adds per batch, gets every
+  core this process may run on; a smaller MLP gets 1, since a second thread's synchronization
+  costs more than it saves there. Measured on the idle 2-core machine
+  (benchmarks/results/threads_mlp_*.json, ms per step at 1 / 2 threads): the toy defaults
+  (3 x 256, batch 256) 23.0 / 16.9 (grid, rpgan) and 17.9 / 11.3 (ring, ns); the seed article's
+  MLP (784-128, batch 64) 2.85 / 2.26; width 128 at batch 128 3.90 / 3.28; width 64 at batch 64
+  2.09 / 2.15 and width 32 at batch 256 2.17 / 2.25 (one thread is faster).
 - The cores are shared: a new trainer takes at most the cores left free, and at least 1. Busy
   cores are the larger of what the other running gankit trainers registered (each leaves an
   advisory file ``<tmp>/gankit-trainers/<pid>`` holding its thread count; files of processes
@@ -29,8 +34,23 @@ import tempfile
 import time
 from pathlib import Path
 
-# Models whose layers are small enough that one thread is fastest on a CPU.
-ONE_THREAD_MODELS = ("mlp",)
+# Multiply-adds of a network's largest layer over one batch from which a second thread pays
+# (see the measurements above: 262k lose, 2.1M and more win).
+PARALLEL_MACS = 1 << 21
+
+
+def wanted(module, batch_size: int, cores: int) -> int:
+    """Threads a model wants: ``cores`` for a convolutional network or a large enough MLP, else 1.
+    ``module``: every network of the run (a recipe is one ``nn.Module``)."""
+    from torch import nn
+
+    largest = 0
+    for m in module.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return cores
+        if isinstance(m, nn.Linear):
+            largest = max(largest, m.in_features * m.out_features)
+    return cores if largest * batch_size >= PARALLEL_MACS else 1
 
 
 def available_cores() -> int:
@@ -41,13 +61,12 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def choose_threads(model: str, cores: int, taken_by_others: int, explicit: int = 0, share: int = 1) -> int:
-    """Threads for a trainer of ``model`` with ``cores`` cores of which ``taken_by_others`` are
-    busy, the free ones shared by ``share`` processes of one job (torchrun's ranks on this
-    machine); ``explicit`` (>= 1) wins."""
+def choose_threads(want: int, cores: int, taken_by_others: int, explicit: int = 0, share: int = 1) -> int:
+    """Threads for a trainer that wants ``want`` (``wanted``) with ``cores`` cores of which
+    ``taken_by_others`` are busy, the free ones shared by ``share`` processes of one job
+    (torchrun's ranks on this machine); ``explicit`` (>= 1) wins."""
     if explicit >= 1:
         return explicit
-    want = 1 if model in ONE_THREAD_MODELS else cores
     return max(1, min(want, (cores - taken_by_others) // max(1, share)))
 
 
@@ -126,24 +145,25 @@ def busy_cores(folder: Path | None = None) -> int:
 
 
 @contextlib.contextmanager
-def claimed(model: str, explicit: int = 0, folder: Path | None = None, share: int = 1, agree=None):
-    """Set torch's thread count by the rule, registered for the duration; yields the count.
-    ``share``: processes of this job on this machine; ``agree``: maps this process's count to
-    the one every process of the job uses (under torchrun: the smallest)."""
+def claimed(want: int, explicit: int = 0, folder: Path | None = None, share: int = 1, agree=None):
+    """Set torch's thread count by the rule for a trainer that wants ``want`` threads,
+    registered for the duration; yields the count. ``share``: processes of this job on this
+    machine; ``agree``: maps this process's count to the one every process of the job uses
+    (under torchrun: the smallest)."""
     import torch
 
     folder = folder or registry_dir()
+    mine = folder / str(os.getpid())
     # the load only matters to a model that wants more than one thread (a sample takes 0.25 s)
-    measure = explicit < 1 and model not in ONE_THREAD_MODELS
-    n = choose_threads(model, available_cores(), busy_cores(folder) if measure else 0, explicit, share)
+    measure = explicit < 1 and want > 1
+    if measure:  # one thread claimed while measuring: two trainers starting together see each other
+        _register(mine, 1)
+    n = choose_threads(want, available_cores(), busy_cores(folder) if measure else 0, explicit, share)
     if agree is not None:
         n = int(agree(n))
     before = torch.get_num_threads()
     torch.set_num_threads(n)
-    mine = folder / str(os.getpid())
-    with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True)
-        mine.write_text(str(n))
+    _register(mine, n)
     try:
         yield n
     finally:
@@ -152,13 +172,19 @@ def claimed(model: str, explicit: int = 0, folder: Path | None = None, share: in
         torch.set_num_threads(before)
 
 
-def claimed_by_job(model: str, explicit: int, world_size: int):
+def _register(mine: Path, n: int) -> None:
+    with contextlib.suppress(OSError):
+        mine.parent.mkdir(parents=True, exist_ok=True)
+        mine.write_text(str(n))
+
+
+def claimed_by_job(want: int, explicit: int, world_size: int):
     """``claimed`` for one process of a job of ``world_size`` processes: under torchrun the
     ranks on this machine (LOCAL_WORLD_SIZE) share its free cores and use the smallest count
     any rank chose (a collective call: every rank enters it)."""
     if world_size <= 1:
-        return claimed(model, explicit)
+        return claimed(want, explicit)
     from gankit.training import distributed
 
     share = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
-    return claimed(model, explicit, share=share, agree=lambda n: min(distributed.gather_objects(n)))
+    return claimed(want, explicit, share=share, agree=lambda n: min(distributed.gather_objects(n)))

@@ -301,8 +301,9 @@ class Trainer(Persistence, Evaluation):
         # is chosen, and switched off again when fit returns.
         claim = contextlib.ExitStack()  # CPU threads: the model's best, cores others leave free
         if self.device.type == "cpu":
-            wanted = cfg.threads or self.state.threads
-            self.threads = claim.enter_context(threads.claimed_by_job(cfg.model, wanted, self.world_size))
+            explicit = cfg.threads or self.state.threads  # a resume keeps the run's count
+            want = threads.wanted(self.recipe, cfg.batch_size, threads.available_cores())
+            self.threads = claim.enter_context(threads.claimed_by_job(want, explicit, self.world_size))
             self.state.threads = self.threads
         flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
         try:
