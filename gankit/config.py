@@ -33,6 +33,7 @@ RESUME_MAY_DIFFER = (
     "allow_world_size_change",
     "deterministic",
     "threads",
+    "eval_on_start",  # only a fresh run evaluates at step 0
 )
 
 
@@ -82,6 +83,7 @@ class Config:
     data_dir: str | None = None
     # Evaluation, logging, checkpoints.
     eval_every: int | None = None
+    eval_on_start: bool = True  # evaluate the untrained generator at step 0 (curves start there)
     ckpt_every: int = 0  # 0: at every evaluation
     n_eval: int = 2500
     inception_every: int = 0  # log Inception FID/KID every this many steps (and at the end); 0: off

@@ -233,6 +233,23 @@ def test_run_folder_contents(tmp_path):
     assert len(list((run / "checkpoints").glob("step-*.pt"))) == 2  # keep_ckpts
 
 
+def test_eval_on_start_off_skips_step_0_and_leaves_training_alone(tmp_path):
+    """Evaluation draws from its own generator: skipping the step-0 one leaves every weight
+    bit for bit as it was, and the log starts at the first evaluation."""
+    with_start = Trainer(tiny(tmp_path, out=str(tmp_path / "a")))
+    with_start.fit(progress=False)
+    without = Trainer(tiny(tmp_path, out=str(tmp_path / "b"), eval_on_start=False))
+    without.fit(progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6]
+    a, b = _params(with_start), _params(without)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a --steps 0 run is its step-0 evaluation, whatever the flag
+    Trainer(tiny(tmp_path, out=str(tmp_path / "c"), steps=0, eval_on_start=False)).fit(progress=False)
+    rows = (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in rows] == [0]
+
+
 def test_refuses_to_overwrite_a_run(tmp_path):
     from gankit.errors import GankitError
 

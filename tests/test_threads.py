@@ -233,3 +233,42 @@ def test_claim_takes_the_agreed_count(tmp_path, monkeypatch):
 
     with threads.claimed(8, folder=tmp_path, share=2, agree=agree) as n:
         assert seen == [4] and n == 3 == torch.get_num_threads()
+
+
+def test_a_running_trainer_gives_a_core_back_and_takes_it_again(tmp_path, monkeypatch):
+    """Trainer A holds both cores; B starts, finds them taken and registers 1; A's next look at
+    the registry drops it to 1 (no oversubscription), and when B ends A takes 2 again."""
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    before = torch.get_num_threads()
+    changes = []
+    sharing = threads.Sharing(2, 2, changes.append, folder=tmp_path)
+    mine = tmp_path / str(os.getpid())
+    t = sharing.next_check
+    assert sharing.poll(t - 0.1) == 2  # not due yet: no look at the registry
+    b = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(b.pid)).write_text("1")
+        assert sharing.poll(t) == 1 and torch.get_num_threads() == 1 and mine.read_text() == "1"
+        assert sharing.poll(t + 1) == 1  # the next look is REBALANCE_S later
+    finally:
+        b.kill()
+        b.wait()
+    assert sharing.poll(t + threads.REBALANCE_S) == 2 and torch.get_num_threads() == 2
+    assert changes == [1, 2]
+    torch.set_num_threads(before)
+
+
+def test_an_mlps_numbers_do_not_depend_on_the_thread_count(tmp_path):
+    """Why an MLP may change its count mid-run: 30 steps of the grid default (rpgan, R1 and R2's
+    double backwards, batch 256) at 1 and at 2 threads give bit-identical weights."""
+    from gankit.training.trainer import Trainer
+
+    before, weights = torch.get_num_threads(), {}
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        t = Trainer(Config(data="grid", steps=100, progress="none", out=str(tmp_path / str(n))))
+        for _ in range(30):
+            t.train_step()
+        weights[n] = t.recipe.state_dict()
+    torch.set_num_threads(before)
+    assert all(torch.equal(weights[1][k], weights[2][k]) for k in weights[1])

@@ -40,9 +40,9 @@ def toy_preset(source: str, **changes) -> Preset:
 # R3GAN's loss on the toy sets (Huang et al. 2024, sec. 3.1): relativistic pairing with R1 and
 # R2, Adam betas (0, 0.99), on the toy recipe's network and schedule, trained for the wall time
 # the issue allows a toy default (110 s of training, the decay ending at the budget; at most
-# 10,000 steps). Its step costs about twice an ns step (two double backwards): about 4,500
-# steps fit here. A fixed 2,900 steps (ns's 6,000 in time on 25gaussians, 76-85 s) reached
-# hq 0.75-0.82; the budget's ~4,500 steps 0.90-0.91 (seeds 0, 1).
+# 10,000 steps). Its step costs about twice an ns step (two double backwards): alone on the
+# 2-core machine (2 threads) 5,400-7,000 steps fit, beside another run (1 thread) about 4,200.
+# A fixed 2,900 steps (ns's 6,000 in time on 25gaussians, 76-85 s) reached hq 0.75-0.82.
 TOY_RPGAN = {
     **{k: v for k, v in TOY_RECIPE.items() if k != "loss"},
     "betas": (0.0, 0.99),
@@ -51,10 +51,12 @@ TOY_RPGAN = {
     "max_wall_s": 110.0,
 }
 RPGAN_MEASURED = (
-    "benchmarks/results/defaults_25gaussians.json and defaults_grid_rpgan.json (whole processes, two "
-    "at a time on the 2-core machine, seeds 0-9: 25/25 modes in every run; hq 0.878-0.923 on "
-    "25gaussians, where ns gave 0.53-0.71, and 0.851-0.928 on grid, where ns gave 0.696-0.930; "
-    "105-116 s); defaults_25gaussians_rpgan2900.json (2,900 fixed steps: hq 0.748-0.817)"
+    "benchmarks/results/defaults_grid.json and defaults_25gaussians.json (the literal default, one "
+    "whole process at a time on the idle 2-core machine, 2 threads, seeds 0-9: 25/25 modes in every "
+    "run, hq 0.926-0.952 on grid and 0.913-0.951 on 25gaussians with seed 3 rerun alone, "
+    "defaults_25gaussians_rerun.json; 5,440-6,991 steps, 102-115 s); "
+    "defaults_{grid,25gaussians}_threads1_pairs.json and defaults_grid_rpgan.json (1 thread, two at a "
+    "time: hq 0.851-0.928); ns gave 0.53-0.71 on 25gaussians and 0.696-0.930 on grid"
 )
 
 

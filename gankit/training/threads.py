@@ -188,3 +188,40 @@ def claimed_by_job(want: int, explicit: int, world_size: int):
 
     share = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
     return claimed(want, explicit, share=share, agree=lambda n: min(distributed.gather_objects(n)))
+
+
+REBALANCE_S = 5.0  # how often a running trainer looks at the registry again (a directory listing)
+
+
+class Sharing:
+    """A running trainer's threads, kept within the cores the other trainers leave: a trainer
+    that took both cores of an idle machine gives one back when a second trainer starts (that
+    one found both taken and took 1), and takes it again when the other ends. Only the registry
+    is read (no load sample); ``on_change(n)`` runs after torch's count changed (the trainer
+    flushes denormals in the new threads).
+
+    Used only where the count is gankit's choice (no ``--threads``) in a single process. An MLP's
+    numbers do not depend on the count (1 and 2 threads gave bit-identical weights after 30 toy
+    steps, tests/test_threads.py); a convnet's float sums may, so a convnet that changes its count
+    mid-run is reproducible only under the same conditions, as its first choice already was."""
+
+    def __init__(self, want: int, current: int, on_change=None, folder: Path | None = None):
+        self.want, self.current, self.on_change = want, current, on_change
+        self.folder = folder or registry_dir()
+        self.next_check = time.perf_counter() + REBALANCE_S
+
+    def poll(self, now: float) -> int:
+        """The count to use from now on (checked every ``REBALANCE_S`` seconds)."""
+        if now < self.next_check:
+            return self.current
+        self.next_check = now + REBALANCE_S
+        n = choose_threads(self.want, available_cores(), threads_of_others(self.folder))
+        if n != self.current:
+            import torch
+
+            torch.set_num_threads(n)
+            _register(self.folder / str(os.getpid()), n)
+            self.current = n
+            if self.on_change is not None:
+                self.on_change(n)
+        return self.current

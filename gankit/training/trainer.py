@@ -306,8 +306,11 @@ class Trainer(Persistence, Evaluation):
             self.threads = claim.enter_context(threads.claimed_by_job(want, explicit, self.world_size))
             self.state.threads = self.threads
         flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
+        sharing = None  # gankit's own count follows the other trainers starting and ending
+        if self.device.type == "cpu" and not cfg.threads and self.world_size == 1:
+            sharing = threads.Sharing(want, self.threads, lambda n: flush and denormals.set_flush_denormal(True))
         try:
-            if not resuming:  # step 0: the untrained generator (all of a --steps 0 run)
+            if not resuming and (cfg.eval_on_start or cfg.steps == 0):  # the untrained generator
                 t_eval = time.perf_counter()
                 last_row = self.evaluate_and_log(t_eval - t_start, {})
                 budget.add_overhead(time.perf_counter() - t_eval)  # the cost of one evaluation
@@ -339,6 +342,8 @@ class Trainer(Persistence, Evaluation):
                 sums.add(logs)  # on a GPU: kept on the device, read at check points
                 step = self.state.step
                 now = time.perf_counter()
+                if sharing is not None:
+                    self.threads = self.state.threads = sharing.poll(now)
                 if budget.after_step(self.state, now, now - t_start):  # the steps the budget allows
                     bar.set_total(budget.total(self.state))
                 elif budget.due(self.state) and budget.reestimate(self.state, now, now - t_start):
