@@ -239,6 +239,7 @@ def test_a_running_trainer_gives_a_core_back_and_takes_it_again(tmp_path, monkey
     """Trainer A holds both cores; B starts, finds them taken and registers 1; A's next look at
     the registry drops it to 1 (no oversubscription), and when B ends A takes 2 again."""
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads.Sharing, "others_load", lambda self: 0.0)  # no other program
     before = torch.get_num_threads()
     changes = []
     sharing = threads.Sharing(2, 2, changes.append, folder=tmp_path)
@@ -272,3 +273,18 @@ def test_an_mlps_numbers_do_not_depend_on_the_thread_count(tmp_path):
         weights[n] = t.recipe.state_dict()
     torch.set_num_threads(before)
     assert all(torch.equal(weights[1][k], weights[2][k]) for k in weights[1])
+
+
+def test_a_running_trainer_counts_other_programs_cpu_time(tmp_path, monkeypatch):
+    """Between two looks 1 s passed on 2 CPUs (200 jiffies at 100 per second), 150 of them busy,
+    and this process used 0.5 CPU-s of it: another program kept 1.5 - 0.5 = 1 core busy."""
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "sysconf", lambda name: 100)
+    samples = iter([(1000, 5000, 2, 10.0), (1150, 5200, 2, 10.5), (1250, 5400, 2, 11.5)])
+    monkeypatch.setattr(threads.Sharing, "_sample", staticmethod(lambda: next(samples)))
+    before = torch.get_num_threads()
+    sharing = threads.Sharing(2, 2, folder=tmp_path)
+    assert sharing.poll(sharing.next_check) == 1
+    # the next second: 100 busy jiffies, all of them this process's (1.0 CPU-s): others idle
+    assert sharing.poll(sharing.next_check) == 2
+    torch.set_num_threads(before)

@@ -194,11 +194,13 @@ REBALANCE_S = 5.0  # how often a running trainer looks at the registry again (a 
 
 
 class Sharing:
-    """A running trainer's threads, kept within the cores the other trainers leave: a trainer
-    that took both cores of an idle machine gives one back when a second trainer starts (that
-    one found both taken and took 1), and takes it again when the other ends. Only the registry
-    is read (no load sample); ``on_change(n)`` runs after torch's count changed (the trainer
-    flushes denormals in the new threads).
+    """A running trainer's threads, kept within the cores the others leave: a trainer that took
+    both cores of an idle machine gives one back when a second gankit trainer starts (that one
+    found both taken and took 1) or another program keeps a core busy, and takes it again when
+    the core is free. Every ``REBALANCE_S`` seconds it reads the registry and the CPU time spent
+    since its last look by every program but this process (``/proc/stat`` less this process's
+    own CPU time; the registry only where that file is missing); ``on_change(n)`` runs after
+    torch's count changed (the trainer flushes denormals in the new threads).
 
     Used only where the count is gankit's choice (no ``--threads``) in a single process. An MLP's
     numbers do not depend on the count (1 and 2 threads gave bit-identical weights after 30 toy
@@ -209,13 +211,39 @@ class Sharing:
         self.want, self.current, self.on_change = want, current, on_change
         self.folder = folder or registry_dir()
         self.next_check = time.perf_counter() + REBALANCE_S
+        self.last = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[int, int, int, float] | None:
+        """(busy jiffies, all jiffies, CPUs, this process's CPU seconds), or None off Linux."""
+        try:
+            cpus = set(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = None
+        try:
+            busy, total, n = _cpu_times(Path("/proc/stat"), cpus)
+        except (OSError, ValueError, IndexError):
+            return None
+        t = os.times()
+        return busy, total, n, t.user + t.system
+
+    def others_load(self) -> float:
+        """Cores kept busy by other programs since the last look (0 where unknown)."""
+        now = self._sample()
+        before, self.last = self.last, now
+        if now is None or before is None or now[1] <= before[1]:
+            return 0.0
+        n, elapsed_s = now[2], (now[1] - before[1]) / now[2] / os.sysconf("SC_CLK_TCK")
+        all_busy = n * (now[0] - before[0]) / (now[1] - before[1])
+        return max(0.0, all_busy - (now[3] - before[3]) / max(elapsed_s, 1e-9))
 
     def poll(self, now: float) -> int:
         """The count to use from now on (checked every ``REBALANCE_S`` seconds)."""
         if now < self.next_check:
             return self.current
         self.next_check = now + REBALANCE_S
-        n = choose_threads(self.want, available_cores(), threads_of_others(self.folder))
+        others = max(threads_of_others(self.folder), round(self.others_load()))
+        n = choose_threads(self.want, available_cores(), others)
         if n != self.current:
             import torch
 

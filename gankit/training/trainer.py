@@ -308,7 +308,9 @@ class Trainer(Persistence, Evaluation):
         flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
         sharing = None  # gankit's own count follows the other trainers starting and ending
         if self.device.type == "cpu" and not cfg.threads and self.world_size == 1:
-            sharing = threads.Sharing(want, self.threads, lambda n: flush and denormals.set_flush_denormal(True))
+            sharing = threads.Sharing(
+                want, self.threads, lambda n: flush and denormals.set_flush_denormal(True)
+            )
         try:
             if not resuming and (cfg.eval_on_start or cfg.steps == 0):  # the untrained generator
                 t_eval = time.perf_counter()
