@@ -20,6 +20,7 @@ def no_measured_load(request, monkeypatch):
     from gankit.training import threads
 
     monkeypatch.setattr(threads, "cpu_load", lambda *args, **kwargs: 0.0)
+    monkeypatch.setattr(threads.Sharing, "others_load", lambda self: 0.0)  # nor while they run
 
 
 def shared_data_dir() -> Path | None:

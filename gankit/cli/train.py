@@ -75,7 +75,8 @@ HELP = {
     "compile": "torch.compile the networks (true/false; the flag alone: true)",
     "deterministic": "CUDA: deterministic cuDNN kernels for bit-exact resume, slower (true/false)",
     "sync_bn": "under torchrun: batch-norm statistics over all processes (true/false)",
-    "threads": "CPU threads for training; 0: 1 for an MLP, else the cores other gankit trainers leave free",
+    "threads": "CPU threads for training; 0: gankit's choice (1 for a small MLP, else the cores other "
+    "programs leave free, given back and taken again as they start and end)",
     "max_wall_s": "stop cleanly (evaluate, checkpoint) after this many seconds of training; 0: no limit",
 }
 # Where a None default is filled in (config.resolve): the recipe, then the objective.
