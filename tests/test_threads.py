@@ -242,7 +242,7 @@ def test_a_running_trainer_gives_a_core_back_and_takes_it_again(tmp_path, monkey
     monkeypatch.setattr(threads.Sharing, "others_load", lambda self: 0.0)  # no other program
     before = torch.get_num_threads()
     changes = []
-    sharing = threads.Sharing(2, 2, changes.append, folder=tmp_path)
+    sharing = threads.Sharing(2, 2, say=changes.append, folder=tmp_path)
     mine = tmp_path / str(os.getpid())
     t = sharing.next_check
     assert sharing.poll(t - 0.1) == 2  # not due yet: no look at the registry
@@ -255,7 +255,7 @@ def test_a_running_trainer_gives_a_core_back_and_takes_it_again(tmp_path, monkey
         b.kill()
         b.wait()
     assert sharing.poll(t + threads.REBALANCE_S) == 2 and torch.get_num_threads() == 2
-    assert changes == [1, 2]
+    assert [c.split(" after")[0] for c in changes] == ["CPU threads: 1", "CPU threads: 2"]
     torch.set_num_threads(before)
 
 
@@ -287,4 +287,29 @@ def test_a_running_trainer_counts_other_programs_cpu_time(tmp_path, monkeypatch)
     assert sharing.poll(sharing.next_check) == 1
     # the next second: 100 busy jiffies, all of them this process's (1.0 CPU-s): others idle
     assert sharing.poll(sharing.next_check) == 2
+    torch.set_num_threads(before)
+
+
+def test_a_trainer_says_when_it_gives_a_core_back(tmp_path, monkeypatch, capsys):
+    """A run on 2 idle cores (grid's MLP at batch 32 wants both) sees another trainer appear
+    mid-run: it drops to 1 thread and says so in one line; then takes 2 again when it is gone."""
+    from gankit.training.trainer import Trainer
+
+    monkeypatch.setenv("GANKIT_TRAINERS_DIR", str(tmp_path / "reg"))
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads, "cpu_load", lambda: 0.0)
+    monkeypatch.setattr(threads.Sharing, "others_load", lambda self: 0.0)
+    monkeypatch.setattr(threads, "REBALANCE_S", 0.0)  # look at every step
+    others = iter([0, 0, 1, 1, 0])  # at the claim, then at steps 1-4
+    monkeypatch.setattr(threads, "threads_of_others", lambda folder=None: next(others, 0))
+    before = torch.get_num_threads()
+    cfg = Config(data="grid", steps=4, eval_every=4, n_eval=20, batch_size=32, progress="lines")
+    t = Trainer(Config(**{**cfg.__dict__, "out": str(tmp_path / "r")}))
+    t.fit(progress=True)
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("CPU threads")]
+    assert lines == [
+        "CPU threads: 1 after step 2 (other programs use the rest)",
+        "CPU threads: 2 after step 4 (the cores it wants are free again)",
+    ]
+    assert t.threads == 2
     torch.set_num_threads(before)

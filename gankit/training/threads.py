@@ -199,16 +199,16 @@ class Sharing:
     found both taken and took 1) or another program keeps a core busy, and takes it again when
     the core is free. Every ``REBALANCE_S`` seconds it reads the registry and the CPU time spent
     since its last look by every program but this process (``/proc/stat`` less this process's
-    own CPU time; the registry only where that file is missing); ``on_change(n)`` runs after
-    torch's count changed (the trainer flushes denormals in the new threads).
+    own CPU time; the registry only where that file is missing). A change is said in one line
+    (``say``), and with ``flush`` denormals are flushed in the new threads too (denormals.py).
 
     Used only where the count is gankit's choice (no ``--threads``) in a single process. An MLP's
     numbers do not depend on the count (1 and 2 threads gave bit-identical weights after 30 toy
     steps, tests/test_threads.py); a convnet's float sums may, so a convnet that changes its count
     mid-run is reproducible only under the same conditions, as its first choice already was."""
 
-    def __init__(self, want: int, current: int, on_change=None, folder: Path | None = None):
-        self.want, self.current, self.on_change = want, current, on_change
+    def __init__(self, want: int, current: int, flush: bool = False, say=None, folder: Path | None = None):
+        self.want, self.current, self.flush, self.say = want, current, flush, say
         self.folder = folder or registry_dir()
         self.next_check = time.perf_counter() + REBALANCE_S
         self.last = self._sample()
@@ -237,8 +237,8 @@ class Sharing:
         all_busy = n * (now[0] - before[0]) / (now[1] - before[1])
         return max(0.0, all_busy - (now[3] - before[3]) / max(elapsed_s, 1e-9))
 
-    def poll(self, now: float) -> int:
-        """The count to use from now on (checked every ``REBALANCE_S`` seconds)."""
+    def poll(self, now: float, step: int = 0) -> int:
+        """The count to use after ``step`` (looked at every ``REBALANCE_S`` seconds)."""
         if now < self.next_check:
             return self.current
         self.next_check = now + REBALANCE_S
@@ -250,6 +250,11 @@ class Sharing:
             torch.set_num_threads(n)
             _register(self.folder / str(os.getpid()), n)
             self.current = n
-            if self.on_change is not None:
-                self.on_change(n)
+            if self.flush:
+                from gankit.training import denormals
+
+                denormals.set_flush_denormal(True)
+            if self.say is not None:
+                why = "other programs use the rest" if n < self.want else "the cores it wants are free again"
+                self.say(f"CPU threads: {n} after step {step} ({why})")
         return self.current

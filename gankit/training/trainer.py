@@ -306,11 +306,9 @@ class Trainer(Persistence, Evaluation):
             self.threads = claim.enter_context(threads.claimed_by_job(want, explicit, self.world_size))
             self.state.threads = self.threads
         flush = self.device.type == "cpu" and denormals.set_flush_denormal(True)
-        sharing = None  # gankit's own count follows the other trainers starting and ending
+        sharing = None  # gankit's own count follows the other programs starting and ending
         if self.device.type == "cpu" and not cfg.threads and self.world_size == 1:
-            sharing = threads.Sharing(
-                want, self.threads, lambda n: flush and denormals.set_flush_denormal(True)
-            )
+            sharing = threads.Sharing(want, self.threads, flush, say=bar.write)
         try:
             if not resuming and (cfg.eval_on_start or cfg.steps == 0):  # the untrained generator
                 t_eval = time.perf_counter()
@@ -345,7 +343,7 @@ class Trainer(Persistence, Evaluation):
                 step = self.state.step
                 now = time.perf_counter()
                 if sharing is not None:
-                    self.threads = self.state.threads = sharing.poll(now)
+                    self.threads = self.state.threads = sharing.poll(now, step)
                 if budget.after_step(self.state, now, now - t_start):  # the steps the budget allows
                     bar.set_total(budget.total(self.state))
                 elif budget.due(self.state) and budget.reestimate(self.state, now, now - t_start):
