@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gankit.training.threads import available_cores  # noqa: E402
 
 
 def main() -> None:
@@ -72,7 +75,7 @@ def main() -> None:
     out = {
         "command": f"gankit train --data {a.data} {a.flags}".strip(),
         "delay_s": a.delay,
-        "cores": len(os.sched_getaffinity(0)),
+        "cores": available_cores(),
         "most_threads_at_once": busiest,
         "runs": runs,
         "timeline": timeline,
@@ -80,8 +83,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     path = ROOT / "benchmarks" / "results" / f"two_trainers_{a.data}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
-    changes = [row for i, row in enumerate(timeline) if i == 0 or row.keys() != timeline[i - 1].keys()
-               or any(row.get(k) != timeline[i - 1].get(k) for k in ("A", "B"))]  # fmt: skip
+    counts = [{k: v for k, v in row.items() if k != "t"} for row in timeline]
+    changes = [row for i, row in enumerate(timeline) if i == 0 or counts[i] != counts[i - 1]]
     for row in changes:
         print(row)
     print(json.dumps(runs), f"most threads at once: {busiest}")

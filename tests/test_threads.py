@@ -303,8 +303,8 @@ def test_a_trainer_says_when_it_gives_a_core_back(tmp_path, monkeypatch, capsys)
     others = iter([0, 0, 1, 1, 0])  # at the claim, then at steps 1-4
     monkeypatch.setattr(threads, "threads_of_others", lambda folder=None: next(others, 0))
     before = torch.get_num_threads()
-    cfg = Config(data="grid", steps=4, eval_every=4, n_eval=20, batch_size=32, progress="lines")
-    t = Trainer(Config(**{**cfg.__dict__, "out": str(tmp_path / "r")}))
+    kw = dict(data="grid", steps=4, eval_every=4, n_eval=20, batch_size=32, progress="lines")
+    t = Trainer(Config(**kw, out=str(tmp_path / "r")))
     t.fit(progress=True)
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("CPU threads")]
     assert lines == [

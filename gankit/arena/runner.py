@@ -270,12 +270,13 @@ def run_arena(spec: ArenaSpec, log=print, drop_unfit: bool = False) -> dict[str,
         raise ConfigError("--seeds: must be >= 1")
     if spec.budget_s < 0:
         raise ConfigError(f"--budget-s {spec.budget_s}: must be >= 0 (0: no limit)")
+    from gankit.training.threads import available_cores
     from gankit.training.trainer import pick_device
 
     spec.losses = check_configs(spec, drop_unfit, log)  # also checks the device's name
     pick_device(spec.device)  # CUDA asked for but absent: one error here, not one per worker
     _check_settings(spec)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = available_cores()
     jobs = spec.jobs or cpus
     threads = max(1, cpus // jobs)
     actions: dict[str, str] = {}

@@ -53,12 +53,18 @@ def wanted(module, batch_size: int, cores: int) -> int:
     return cores if largest * batch_size >= PARALLEL_MACS else 1
 
 
+def allowed_cpus() -> set[int] | None:
+    """The CPUs this process may run on (its affinity mask); None where that is unknown."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
 def available_cores() -> int:
     """Cores this process may run on (its affinity mask; the CPU count elsewhere)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    cpus = allowed_cpus()
+    return max(1, len(cpus) if cpus is not None else os.cpu_count() or 1)
 
 
 def choose_threads(want: int, cores: int, taken_by_others: int, explicit: int = 0, share: int = 1) -> int:
@@ -122,10 +128,7 @@ def cpu_load(sample_s: float = 0.25, stat: Path = Path("/proc/stat")) -> float:
     """Cores kept busy right now by every program, on the CPUs this process may use: the busy
     share of their time over ``sample_s`` seconds times their count; the 1-minute load average
     where ``/proc/stat`` is missing (not Linux)."""
-    try:
-        cpus = set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = None
+    cpus = allowed_cpus()
     try:
         busy0, all0, n = _cpu_times(stat, cpus)
         time.sleep(sample_s)
@@ -138,10 +141,11 @@ def cpu_load(sample_s: float = 0.25, stat: Path = Path("/proc/stat")) -> float:
     return n * (busy1 - busy0) / max(1, all1 - all0)
 
 
-def busy_cores(folder: Path | None = None) -> int:
-    """Cores in use by others: the other trainers' threads, or the measured CPU load if higher
-    (rounded: a core counts as busy when more than half used)."""
-    return max(threads_of_others(folder), round(cpu_load()))
+def busy_cores(folder: Path | None = None, load: float | None = None) -> int:
+    """Cores in use by others: the other trainers' threads, or the CPU load of other programs if
+    higher (rounded: a core counts as busy when more than half used); ``load`` None: sampled now
+    (``cpu_load``)."""
+    return max(threads_of_others(folder), round(cpu_load() if load is None else load))
 
 
 @contextlib.contextmanager
@@ -190,7 +194,7 @@ def claimed_by_job(want: int, explicit: int, world_size: int):
     return claimed(want, explicit, share=share, agree=lambda n: min(distributed.gather_objects(n)))
 
 
-REBALANCE_S = 5.0  # how often a running trainer looks at the registry again (a directory listing)
+REBALANCE_S = 5.0  # how often a running trainer looks again (a directory listing, /proc/stat)
 
 
 class Sharing:
@@ -217,11 +221,7 @@ class Sharing:
     def _sample() -> tuple[int, int, int, float] | None:
         """(busy jiffies, all jiffies, CPUs, this process's CPU seconds), or None off Linux."""
         try:
-            cpus = set(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cpus = None
-        try:
-            busy, total, n = _cpu_times(Path("/proc/stat"), cpus)
+            busy, total, n = _cpu_times(Path("/proc/stat"), allowed_cpus())
         except (OSError, ValueError, IndexError):
             return None
         t = os.times()
@@ -242,8 +242,7 @@ class Sharing:
         if now < self.next_check:
             return self.current
         self.next_check = now + REBALANCE_S
-        others = max(threads_of_others(self.folder), round(self.others_load()))
-        n = choose_threads(self.want, available_cores(), others)
+        n = choose_threads(self.want, available_cores(), busy_cores(self.folder, self.others_load()))
         if n != self.current:
             import torch
 
