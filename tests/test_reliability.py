@@ -158,6 +158,31 @@ def test_huge_but_finite_values_are_not_reported():
         faults.check_grads([p], torch.nn.Module(), "D", 0)
 
 
+def test_check_update_names_the_loss_or_the_first_bad_gradient():
+    """One fused check for the loss and every gradient: the loss is named first, then the
+    first parameter (in the owner's order) whose gradient holds a NaN/inf; huge finite values
+    pass, and the gradients' values are left as they were."""
+    owner = torch.nn.Linear(3, 2)
+    params = list(owner.parameters())
+    owner.weight.grad = torch.full((2, 3), 3e30)
+    owner.bias.grad = torch.tensor([1.0, -2.0])
+    before = [p.grad.clone() for p in params]
+    faults.check_update(torch.tensor(3e38), params, owner, "D", 5)  # all finite: nothing raised
+    assert all(torch.equal(p.grad, b) for p, b in zip(params, before))
+    owner.bias.grad[1] = float("nan")
+    with pytest.raises(DivergenceError, match=r"^G gradient of bias became NaN at step 6$"):
+        faults.check_update(torch.tensor(0.5), params, owner, "G", 6)
+    owner.weight.grad[0, 2] = float("-inf")  # an earlier parameter is named first
+    with pytest.raises(DivergenceError, match=r"^G gradient of weight became inf at step 7$"):
+        faults.check_update(None, params, owner, "G", 7)
+    with pytest.raises(DivergenceError, match=r"^D loss became inf at step 8$"):
+        faults.check_update(torch.tensor(float("inf")), params, owner, "D", 8)
+    bf16 = [torch.nn.Parameter(torch.zeros(4, dtype=torch.bfloat16))]  # grouped by dtype
+    bf16[0].grad = torch.tensor([0.0, float("nan"), 0.0, 0.0], dtype=torch.bfloat16)
+    with pytest.raises(DivergenceError, match="became NaN"):
+        faults.check_update(torch.tensor(1.0), bf16, torch.nn.Module(), "D", 0)
+
+
 def test_rollback_reloads_last_good_and_halves_lr(tmp_path, fast):
     run = tmp_path / "run"
     t = Trainer(tiny(run, steps=8, on_nan="rollback", max_rollbacks=2))

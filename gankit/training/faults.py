@@ -141,6 +141,40 @@ def check_grads(params: list[nn.Parameter], owner: nn.Module, player: str, step:
         raise DivergenceError(f"{player} gradient of {name} became {bad[1]} at step {step}")
 
 
+def flag_non_finite(tensors: list[torch.Tensor], found: torch.Tensor, one: torch.Tensor) -> None:
+    """Set ``found`` (a 0-dim float tensor) to 1 when any entry of ``tensors`` is NaN/inf: the
+    fused per-dtype kernel that loss scaling uses, at scale ``one`` (values unchanged), so huge
+    but finite values are not flagged (a norm of them would overflow)."""
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t)
+    for group in by_dtype.values():
+        torch._amp_foreach_non_finite_check_and_unscale_(group, found, one)
+
+
+def check_update(
+    loss: torch.Tensor | None, params: list[nn.Parameter], owner: nn.Module, player: str, step: int
+) -> None:
+    """Raise DivergenceError when ``player``'s ``loss`` (None: not checked) or a gradient of
+    ``params`` holds a NaN/inf, naming the loss or the first bad parameter.
+
+    One fused kernel and one read for the loss and every gradient together (the all-finite
+    case, every update of a run): about half the cost of a loss check plus :func:`check_grads`'s
+    norms on a small MLP's step."""
+    tensors = [p.grad for p in params if p.grad is not None]
+    if loss is not None:
+        tensors.append(loss.detach().reshape(1))
+    if not tensors:
+        return
+    found = torch.zeros((), device=tensors[0].device)
+    flag_non_finite(tensors, found, torch.ones((), device=found.device))
+    if not bool(found):
+        return
+    if loss is not None and not torch.isfinite(loss.detach()):
+        raise DivergenceError(f"{player} loss became {float(loss.detach())} at step {step}")
+    check_grads(params, owner, player, step)
+
+
 def check_params(params: list[nn.Parameter], owner: nn.Module, step: int) -> None:
     """Raise DivergenceError naming the first of ``params`` (of ``owner``) holding NaN/inf."""
     with torch.no_grad():
@@ -195,12 +229,8 @@ class DeferredChecks:
             self.base = step
         found = self.found[player]
         # (1,) float32 view of the loss; the kernel multiplies it by 1 in place (no change)
-        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {torch.float32: [loss.detach().float().reshape(1)]}
-        for p in params:
-            if p.grad is not None:
-                by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
-        for tensors in by_dtype.values():
-            torch._amp_foreach_non_finite_check_and_unscale_(tensors, found, self.one)
+        grads = [p.grad for p in params if p.grad is not None]
+        flag_non_finite([loss.detach().float().reshape(1), *grads], found, self.one)
         code = self.code[player]
         torch.maximum(code, found * float(self.WINDOW - (step - self.base)), out=code)
         opt.found_inf = found  # read by the fused kernels: no update while it is 1

@@ -197,12 +197,6 @@ class Trainer(Persistence, Evaluation):
                 with self.autocast():
                     loss, out = recipe.loss(phase.player, batch, self.state.step)
                 defer = self.deferred is not None and self.can_defer[phase.player]
-                # Multi-process: a NaN loss reaches every rank through the averaged gradients
-                # and is caught there, so no rank leaves the collective alone.
-                if not defer and self.world_size == 1 and not torch.isfinite(loss.detach()):
-                    raise DivergenceError(
-                        f"{phase.player} loss became {float(loss.detach())} at step {self.state.step}"
-                    )
                 opt.zero_grad(set_to_none=True)
                 params = self.player_params[phase.player]
                 scaler = self.scalers.get(phase.player)
@@ -218,7 +212,10 @@ class Trainer(Persistence, Evaluation):
                     if defer:
                         self.deferred.guard(opt, phase.player, loss, params, self.state.step)
                     else:
-                        faults.check_grads(params, recipe, phase.player, self.state.step)
+                        # Multi-process: a NaN loss reaches every rank through the averaged
+                        # gradients and is caught there, so no rank leaves the collective alone.
+                        checked = loss if self.world_size == 1 else None
+                        faults.check_update(checked, params, recipe, phase.player, self.state.step)
                     opt.step()
                 if phase.player == "D" and self.cfg.clip > 0:
                     with torch.no_grad():
