@@ -13,6 +13,9 @@ second = steps x batch / time. The variants run back to back, alternating within
 - ``gankit_start``: the same with the step-0 evaluation too (gankit's default cadence);
 - ``gankit_t1`` / ``gankit_t2``: ``gankit train --threads 1`` / ``2``;
 - ``seed_t1``: the seed script on one thread;
+- ``lean``: ``benchmarks/lean_lsgan.py``, gankit's per-step algorithm hand-written with nothing
+  else (no checks, schedule, metrics or checkpoints), at torch's default thread count: the
+  ceiling of the ratio for a loop of this algorithm;
 - ``gankit_base``: ``gankit train`` as ``gankit``, from another checkout (``--base-root``, e.g.
   ``git archive COMMIT | tar -x -C /tmp/base``), for before/after comparisons in one run.
 
@@ -45,6 +48,7 @@ BATCH = 64
 def commands(data_dir: str, steps: int, out: Path) -> dict[str, list[str]]:
     py = sys.executable
     seed = [py, str(ROOT / "benchmarks" / "seed_lsgan.py"), "--data-dir", data_dir, "--steps", str(steps)]
+    lean = [py, str(ROOT / "benchmarks" / "lean_lsgan.py"), "--data-dir", data_dir, "--steps", str(steps)]
     gankit = [
         py, "-m", "gankit", "train", "--data", "mnist", "--data-dir", data_dir, "--model", "mlp",
         "--loss", "lsgan", "--z-dim", "10", "--batch-size", str(BATCH), "--lr", "1e-3",
@@ -60,6 +64,7 @@ def commands(data_dir: str, steps: int, out: Path) -> dict[str, list[str]]:
         "gankit_t1": [*gankit, *at_end, "--threads", "1", "--out", str(out / "gankit_t1")],
         "gankit_t2": [*gankit, *at_end, "--threads", "2", "--out", str(out / "gankit_t2")],
         "seed_t1": [*seed, "--threads", "1", "--out", str(out / "seed_t1")],
+        "lean": [*lean, "--out", str(out / "lean")],
         "gankit_base": [*gankit, *at_end, "--out", str(out / "gankit_base")],
     }
 
