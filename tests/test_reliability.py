@@ -109,6 +109,16 @@ def test_nan_loss_stops_naming_step_player_quantity(tmp_path, fast):
     assert path.name == "step-00000002.pt" and state["train"]["step"] == 2
 
 
+def test_nan_loss_stops_an_fp16_run_too(tmp_path, fast):
+    """Under fp16 the loss scaler skips updates whose gradients overflow; a NaN loss is
+    divergence, not overflow, and must still stop the run (not be skipped forever)."""
+    t = Trainer(tiny(tmp_path / "run", precision="fp16"))
+    assert t.scalers  # the scaled path is the one under test
+    poison_d_loss(t, lambda t: t.state.step == 3)
+    with pytest.raises(DivergenceError, match="D loss became nan at step 3"):
+        t.fit(progress=False)
+
+
 def test_nan_gradient_caught_before_the_optimizer_step(tmp_path, fast):
     t = Trainer(tiny(tmp_path / "run"))
     w = t.recipe.D.body[0].weight

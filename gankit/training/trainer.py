@@ -197,10 +197,15 @@ class Trainer(Persistence, Evaluation):
                 with self.autocast():
                     loss, out = recipe.loss(phase.player, batch, self.state.step)
                 defer = self.deferred is not None and self.can_defer[phase.player]
+                # Multi-process: a NaN loss reaches every rank through the averaged gradients
+                # and is caught there, so no rank leaves the collective alone.
+                checked = loss if self.world_size == 1 else None
                 opt.zero_grad(set_to_none=True)
                 params = self.player_params[phase.player]
                 scaler = self.scalers.get(phase.player)
                 if scaler is not None:  # fp16: scaled loss; inf gradients make the scaler skip
+                    if not defer:  # but a NaN loss is divergence, not overflow
+                        faults.check_update(checked, [], recipe, phase.player, self.state.step)
                     scaler.scale(loss).backward()
                     scaler.unscale_(opt)
                     distributed.average_gradients(params)
@@ -212,9 +217,6 @@ class Trainer(Persistence, Evaluation):
                     if defer:
                         self.deferred.guard(opt, phase.player, loss, params, self.state.step)
                     else:
-                        # Multi-process: a NaN loss reaches every rank through the averaged
-                        # gradients and is caught there, so no rank leaves the collective alone.
-                        checked = loss if self.world_size == 1 else None
                         faults.check_update(checked, params, recipe, phase.player, self.state.step)
                     opt.step()
                 if phase.player == "D" and self.cfg.clip > 0:
