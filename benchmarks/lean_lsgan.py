@@ -13,28 +13,15 @@ costs in eager PyTorch, so seed / lean bounds the whole-process ratio gankit can
     python benchmarks/lean_lsgan.py --data-dir ../shared/data --steps 6000 --out /tmp/lean
 """
 
-import argparse
-import gzip
-import os
-
-import numpy as np
 import torch
+from lsgan_script_io import mnist_images, parse_args, save_samples
 from torch import nn
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--data-dir", default="../shared/data")
-ap.add_argument("--steps", type=int, default=6000)
-ap.add_argument("--batch", type=int, default=64)
-ap.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
-ap.add_argument("--out", default="out")
-args = ap.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
+args = parse_args()
 torch.set_flush_denormal(True)
 torch.manual_seed(0)
 
-with gzip.open(os.path.join(args.data_dir, "mnist", "train-images-idx3-ubyte.gz")) as f:
-    images = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).copy())
+images = torch.from_numpy(mnist_images(args.data_dir).copy())  # (60000, 784) uint8
 
 n, z_dim = args.batch, 10
 G = nn.Sequential(nn.Linear(z_dim, 128), nn.ReLU(), nn.Linear(128, 784), nn.Tanh())
@@ -62,16 +49,4 @@ for _ in range(args.steps):
     D.requires_grad_(True)
 
 print(f"Iter-{args.steps}; D_loss: {loss_d.item():.4}; G_loss: {loss_g.item():.4}")
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-with torch.no_grad():
-    samples = G(torch.randn(16, z_dim)).numpy()
-fig, axes = plt.subplots(4, 4, figsize=(4, 4))
-for ax, s in zip(axes.flat, samples):
-    ax.axis("off")
-    ax.imshow(s.reshape(28, 28), cmap="Greys_r")
-os.makedirs(args.out, exist_ok=True)
-fig.savefig(os.path.join(args.out, "samples.png"), bbox_inches="tight")
+save_samples(G, z_dim, args.out)

@@ -8,34 +8,22 @@ a=0, b=c=1). Per iteration G(z) is computed twice (once per update), D is called
 real and fake, and the D step backpropagates through G (G's gradients are computed and thrown
 away). MNIST is read from the gzip IDX files with numpy, pixels in [0, 1]; batches are drawn
 uniformly at random. At the end it prints the losses and writes 16 samples as a PNG grid,
-the article's only output.
+the article's only output (flags, data and output: ``lsgan_script_io.py``, shared with
+``lean_lsgan.py``).
 
     python benchmarks/seed_lsgan.py --data-dir ../shared/data --steps 6000 --out /tmp/seed
 """
-
-import argparse
-import gzip
-import os
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.optim as optim
+from lsgan_script_io import mnist_images, parse_args, save_samples
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--data-dir", default="../shared/data")
-ap.add_argument("--steps", type=int, default=6000)
-ap.add_argument("--batch", type=int, default=64)
-ap.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
-ap.add_argument("--out", default="out")
-args = ap.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
+args = parse_args()
 torch.manual_seed(0)
 
-with gzip.open(os.path.join(args.data_dir, "mnist", "train-images-idx3-ubyte.gz")) as f:
-    X_all = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255.0
-X_all = torch.from_numpy(X_all)
+X_all = torch.from_numpy(mnist_images(args.data_dir).astype(np.float32) / 255.0)
 
 mb_size, Z_dim, X_dim, h_dim, lr = args.batch, 10, 784, 128, 1e-3
 
@@ -71,15 +59,4 @@ for _it in range(args.steps):
     reset_grad()
 
 print(f"Iter-{args.steps}; D_loss: {D_loss.item():.4}; G_loss: {G_loss.item():.4}")
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-samples = G(torch.randn(16, Z_dim)).detach().numpy()
-fig, axes = plt.subplots(4, 4, figsize=(4, 4))
-for ax, s in zip(axes.flat, samples):
-    ax.axis("off")
-    ax.imshow(s.reshape(28, 28), cmap="Greys_r")
-os.makedirs(args.out, exist_ok=True)
-fig.savefig(os.path.join(args.out, "samples.png"), bbox_inches="tight")
+save_samples(G, Z_dim, args.out)
