@@ -19,7 +19,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from gankit.errors import ConfigError, require
+from gankit.errors import ConfigError, did_you_mean, require
 
 # Keys that may differ between a run and its resume: the budget can be extended, the run can
 # move to another folder or device. Every other key must match exactly.
@@ -235,7 +235,8 @@ def coerce_dataclass(cls: type, given: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise ConfigError(
-            f"unknown option {unknown[0]!r} for {where}; valid options: {', '.join(names) or 'none'}"
+            f"unknown option {unknown[0]!r} for {where}{did_you_mean(unknown[0], names)}; "
+            f"valid options: {', '.join(names) or 'none'}"
         )
     kwargs = {k: _coerce(v, hints[k], f"{where} option {k}") for k, v in given.items()}
     try:
@@ -278,14 +279,16 @@ def apply_set(d: dict[str, Any], assignment: str) -> None:
         section = COMPONENT_ARGS.get(section, section)
         if section not in COMPONENT_ARGS.values():
             raise ConfigError(
-                f"--set {key}: unknown section {section!r}; use one of {', '.join(COMPONENT_ARGS)}"
+                f"--set {key}: unknown section {section!r}{did_you_mean(section, COMPONENT_ARGS)}; "
+                f"use one of {', '.join(COMPONENT_ARGS)}"
             )
         d.setdefault(section, {})
         d[section] = dict(d[section])
         d[section][sub] = value
         return
     if key not in field_names():
-        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(field_names())}")
+        hint = did_you_mean(key, field_names())
+        raise ConfigError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(field_names())}")
     d[key] = value
 
 
@@ -324,7 +327,8 @@ def _check_range(cfg: Config) -> None:
     for key, choices in CHOICES.items():
         v = getattr(cfg, key)
         if v is not None and v not in choices:
-            raise ConfigError(f"{key}={v!r} is not allowed; choose one of: {', '.join(choices)}")
+            hint = did_you_mean(v, choices)
+            raise ConfigError(f"{key}={v!r} is not allowed{hint}; choose one of: {', '.join(choices)}")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
         raise ConfigError(f"device={dev!r} is not allowed; choose auto, cpu, cuda or cuda:N")

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, did_you_mean
 
 
 def first_sentence(doc: str) -> str:
@@ -74,7 +74,8 @@ class Registry:
 
     def get(self, name: str) -> Entry:
         if name not in self._entries:
-            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
+            hint = did_you_mean(name, self.names())
+            raise ConfigError(f"unknown {self.kind} {name!r}{hint}; choose one of: {', '.join(self.names())}")
         return self._entries[name]
 
     def default_options(self, name: str) -> dict[str, Any]:

@@ -42,6 +42,12 @@ CASES = [
     (["--penalty", "gp=-1"], ["weight of 'gp' is -1.0", "allowed: a number >= 0"]),
     (["--set", "betas=0.5"], ["betas=['0.5']", "expected 2 comma-separated values"]),
     (["--loss", "nope"], ["unknown objective 'nope'", "choose one of:", "ns"]),
+    (["--loss", "hnge"], ["unknown objective 'hnge' (did you mean 'hinge'?); choose one of:"]),
+    (["--data", "gird"], ["unknown dataset 'gird' (did you mean 'grid'?)"]),
+    (["--set", "stpes=9"], ["unknown config key 'stpes' (did you mean 'steps'?)"]),
+    (["--set", "modle.width=9"], ["unknown section 'modle' (did you mean 'model'?)"]),
+    (["--set", "model.widht=9"], ["unknown option 'widht' for model 'mlp' (did you mean 'width'?)"]),
+    (["--optimizer", "Adma"], ["optimizer='Adma' is not allowed (did you mean 'adam'?)"]),
     (["--on-nan", "ignore"], ["on_nan='ignore'", "choose one of: stop, rollback"]),
     (["--set", "max_rollbacks=-1"], ["max_rollbacks=-1", "an integer >= 0"]),
     (["--model", "dcgan"], ["model dcgan makes square images", "shape (2,)"]),
@@ -122,3 +128,13 @@ def test_real_process_exit_code_and_stderr(tmp_path):
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("gankit: error: ")
     assert "a=1.0 and b=1.0 are equal" in p.stderr and "Traceback" not in p.stderr
     assert not out.exists()
+
+
+def test_did_you_mean_offers_only_a_close_name():
+    from gankit.errors import did_you_mean
+
+    names = ["grid", "ring", "25gaussians", "fashion-mnist"]
+    assert did_you_mean("gird", names) == " (did you mean 'grid'?)"
+    assert did_you_mean("Fashion_MNIST", names) == " (did you mean 'fashion-mnist'?)"  # any case
+    assert did_you_mean("nope", names) == ""  # nothing close: no guess
+    assert did_you_mean("x", []) == ""

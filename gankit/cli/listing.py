@@ -18,9 +18,11 @@ def configure(p):
         chosen = [args.kind] if args.kind else list(kinds)
         for kind in chosen:
             if kind not in kinds:
-                from gankit.errors import ConfigError
+                from gankit.errors import ConfigError, did_you_mean
 
-                raise ConfigError(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
+                raise ConfigError(
+                    f"unknown kind {kind!r}{did_you_mean(kind, kinds)}; choose one of: {', '.join(kinds)}"
+                )
             registry = kinds[kind]
             width = max(len(n) for n in registry.names())
             for name in registry.names():

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from gankit import config as config_mod
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, did_you_mean
 
 # Config keys the page may set; the rest (device, out, steps, ...) belong to the lab.
 KEYS = (
@@ -58,7 +58,9 @@ def clean(settings: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError('settings must be a JSON object of config keys, e.g. {"loss": "hinge"}')
     unknown = sorted(set(settings) - set(KEYS))
     if unknown:
-        raise ConfigError(f"unknown lab setting {unknown[0]!r}; the lab sets: {', '.join(KEYS)}")
+        raise ConfigError(
+            f"unknown lab setting {unknown[0]!r}{did_you_mean(unknown[0], KEYS)}; the lab sets: {', '.join(KEYS)}"
+        )
     out: dict[str, Any] = {}
     for k, v in settings.items():
         if v is None or v == "":

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.errors import ConfigError, DataError
+from gankit.errors import ConfigError, DataError, did_you_mean
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 CHECKSUMS = WEIGHTS_DIR / "SHA256SUMS"
@@ -113,7 +113,9 @@ def expected_sha256(name: str) -> str:
 def load_classifier(name: str) -> LeNet:
     """The shipped classifier for dataset ``name`` in eval mode (cached; do not modify it)."""
     if name not in CLASSIFIERS:
-        raise ConfigError(f"no shipped classifier for {name!r}; choose one of: {', '.join(CLASSIFIERS)}")
+        raise ConfigError(
+            f"no shipped classifier for {name!r}{did_you_mean(name, CLASSIFIERS)}; choose one of: {', '.join(CLASSIFIERS)}"
+        )
     from safetensors.torch import load_file
 
     path = weights_path(name)

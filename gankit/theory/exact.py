@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from scipy import integrate
 
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, did_you_mean
 from gankit.objectives.fgan import DIVERGENCES, FDivergence
 from gankit.theory.distributions import Distribution, Normal, Normal2D
 
@@ -29,7 +29,9 @@ CLAMP = 300.0  # |log(p/q)| beyond which f(p/q) is extrapolated (f(e^300) fits i
 
 def get_divergence(name: str) -> FDivergence:
     if name not in DIVERGENCES:
-        raise ConfigError(f"unknown f-divergence {name!r}; choose one of: {', '.join(DIVERGENCES)}")
+        raise ConfigError(
+            f"unknown f-divergence {name!r}{did_you_mean(name, DIVERGENCES)}; choose one of: {', '.join(DIVERGENCES)}"
+        )
     return DIVERGENCES[name]
 
 
