@@ -90,7 +90,7 @@ class Registry:
             if given:
                 raise ConfigError(f"{self.kind} {name!r} takes no options, got {sorted(given)}")
             return None
-        from gankit.config import coerce_dataclass
+        from gankit.typed import coerce_dataclass
 
         return coerce_dataclass(entry.options, given, where=f"{self.kind} {name!r}")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from gankit import config as config_mod
 from gankit.errors import ConfigError, did_you_mean
+from gankit.typed import parse_mapping
 
 # Config keys the page may set; the rest (device, out, steps, ...) belong to the lab.
 KEYS = (
@@ -77,7 +78,7 @@ def to_config(settings: dict[str, Any]) -> config_mod.Config:
     """The resolved config of ``settings`` (raises ConfigError with the resolver's message)."""
     d = {**clean(settings)}
     if isinstance(d.get("penalties"), str):
-        d["penalties"] = config_mod.parse_mapping(d["penalties"], "penalties")
+        d["penalties"] = parse_mapping(d["penalties"], "penalties")
     d.update(device="cpu", steps=LAB_STEPS, lr_schedule="constant")
     d.setdefault("data", DEFAULTS["data"])  # the lab's own data, not a recipe's (it draws points)
     cfg = config_mod.from_dict(d, where="lab settings")
