@@ -15,8 +15,10 @@ of overrunning. Measured on an H100 with 16 cores: 18 runs of 2,500 steps in 152
     # on a GPU machine (H100, 16 cores), about 4-5 minutes in all:
     python benchmarks/stacked_mnist.py --device cuda --steps 4000 --wall-budget 330 \
         --out benchmarks/out/stacked_mnist --work /tmp/stacked_mnist_runs
-    # PacGAN table 3: D at a quarter (or half) of G's width, where the published DCGAN collapses
-    python benchmarks/stacked_mnist.py --device cuda --d-width 16 --variants plain pack2 pack3 pack4 ...
+    # PacGAN table 3: a narrow D, where the published DCGAN collapses. On the 2-core CPU, 18 min:
+    # D's channels 2, 4: plain 723 modes, pack2 839, pack4 900 (3 seeds; docs/pacgan.md)
+    python benchmarks/stacked_mnist.py --device cpu --workers 2 --threads 1 --wall-budget 0 \
+        --steps 2500 --d-width 2 --variants plain pack2 pack4 --out benchmarks/out/stacked_mnist_d2_cpu
     # a tiny CPU check (a minute):
     OMP_NUM_THREADS=1 python benchmarks/stacked_mnist.py --tiny --out /tmp/stacked_tiny
 
