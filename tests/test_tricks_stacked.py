@@ -34,3 +34,13 @@ def test_benchmark_table_marks_runs_cut_by_the_wall_cap():
     line = table(rows).splitlines()[2]
     assert "925.0 (900-950)" in line and "0.40 (0.30-0.50)" in line
     assert "80-100 (cut by the wall cap; asked 100)" in line
+    assert line.endswith("| DCGAN: 99.0 modes, KL 3.40 |")  # full-size D: beside PacGAN table 2
+
+
+def test_benchmark_table_of_a_narrow_d_sits_beside_pacgan_table_3():
+    rows = [
+        {"variant": "pack4", "seed": 0, "steps": 9, "steps_asked": 9, "modes": 900, "kl": 0.8, "train_s": 1.0}
+    ]
+    header, _, line = table(rows, narrow_d=True).splitlines()
+    assert header.endswith("| PacGAN table 3 (D = G/4 / G/2) |")
+    assert line.endswith("| PacDCGAN4: 667.4 / 820.2 modes |")
