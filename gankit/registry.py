@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gankit.errors import ConfigError, did_you_mean
+from gankit.typed import coerce_dataclass
 
 
 def first_sentence(doc: str) -> str:
@@ -90,8 +91,6 @@ class Registry:
             if given:
                 raise ConfigError(f"{self.kind} {name!r} takes no options, got {sorted(given)}")
             return None
-        from gankit.typed import coerce_dataclass
-
         return coerce_dataclass(entry.options, given, where=f"{self.kind} {name!r}")
 
     def build(self, name: str, *args, **kwargs):
