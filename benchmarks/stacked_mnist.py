@@ -175,6 +175,11 @@ def schedule(runs: list[tuple[str, int]], a: argparse.Namespace) -> list[dict]:
             argv += child_args(a, run_cap)
             log = open(rows_dir / f"{variant}-s{seed}.log", "w")  # noqa: SIM115 (closed below)
             active[(variant, seed)] = (subprocess.Popen(argv, env=env, stdout=log, stderr=log), path, log)
+            done = len(runs) - len(pending) - len(active)
+            print(
+                f"started {variant} seed {seed} ({done} of {len(runs)} runs done, {time.perf_counter() - t_start:.0f} s)",
+                flush=True,
+            )
         for key, (proc, path, log) in list(active.items()):
             if proc.poll() is None:
                 continue
