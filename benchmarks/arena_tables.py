@@ -65,7 +65,7 @@ def _tail(results: dict, e: dict) -> str:
     """The columns every table ends with: time to target, steps done, img/s, diverged."""
     return (
         f"| {_num(e['median_time_to_target_s'], '{:.1f}')} | {_steps(results, e['loss'])} "
-        f"| {_num(e['median_images_per_s'], '{:.0f}')} | {e['diverged']}/{len(results['seeds'])} |"
+        f"| {_num(e['median_images_per_s'], '{:.0f}')} | {e['diverged']}/{e['n_runs']} |"
     )
 
 
@@ -84,7 +84,6 @@ def _budget_hits(results: dict, loss: str) -> int:
 
 def toy_table(results: dict) -> list[str]:
     """Ranking table for data with modes (ring, grid, 25gaussians)."""
-    n = len(results["seeds"])
     lines = [
         "| rank | objective | modes median (min-max) | hq % median (min-max) | all modes reached "
         "| median time to all modes (s) | steps done | img/s | diverged | lost modes | off-mode |",
@@ -94,6 +93,7 @@ def toy_table(results: dict) -> list[str]:
         # the arena's "collapsed" has two causes: modes fell below half the run's best, or
         # almost no sample near any mode (hq < 10%: diffuse or off the data); counted apart
         reasons = [r.get("collapse_reason") or "" for r in _runs_of(results, e["loss"])]
+        n = e["n_runs"]  # objectives kept from an earlier arena may have fewer seeds
         lost = sum(x.startswith("modes fell") for x in reasons)
         off = sum(x.startswith("hq_fraction") for x in reasons)
         lines.append(
@@ -137,8 +137,15 @@ def published_toy(data: str) -> list[str]:
 def setup_line(results: dict) -> str:
     sets = ", ".join(f"`{s}`" for s in results.get("sets", [])) or "defaults"
     budget = f" or {results['budget_s']:g} s" if results.get("budget_s") else ""
+    seeds = {e["loss"]: e["n_runs"] for e in results.get("ranking", [])}
+    fewer = sorted((n, loss) for loss, n in seeds.items() if n < len(results["seeds"]))
+    kept = (
+        f" (kept from an earlier arena with fewer: {', '.join(f'{loss} {n}' for n, loss in fewer)})"
+        if fewer
+        else ""
+    )
     return (
-        f"{len(results['losses'])} objectives x {len(results['seeds'])} seeds, model `{results['model']}`, "
+        f"{len(results['losses'])} objectives x {len(results['seeds'])} seeds{kept}, model `{results['model']}`, "
         f"{results['steps']:,} steps{budget} per run, device `{results.get('device', 'auto')}`; {sets}."
     )
 

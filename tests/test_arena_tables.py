@@ -140,3 +140,21 @@ def test_cpu_lists():
     toy = load_module("arena_toy")
     assert toy.parse_cpus("0-3,6, 8-9") == {0, 1, 2, 3, 6, 8, 9}
     assert toy.parse_cpus("5") == {5}
+
+
+def test_objectives_with_fewer_seeds_count_their_own_runs():
+    """An arena rerun with more seeds for some objectives keeps the others' earlier runs: their
+    diverged count and the setup line use the runs each objective has, not the arena's seeds."""
+    res = mnist_results()
+    res["runs"] = [*res["runs"], run("ns", 2, {"fid_lenet": 9.0, "n_fake": 2500}, 3000.0, ttt=30.0)]
+    res["seeds"] = [0, 1, 2]
+    res["ranking"] = ranking(res["runs"], res["losses"], ["fid_lenet"])
+    lines = tables.image_table(res)
+    assert lines[2] == "| 1 | ns | 9.0 (8.0-12.0) | 6.8 ± 0.5 | 2/3 | 30.0 | 100-100 | 3000 | 0/3 |"
+    assert lines[3].endswith("| 0/2 |")  # hinge: 2 runs, not 3
+    assert (
+        "2 objectives x 3 seeds (kept from an earlier arena with fewer: hinge 2), model"
+        in tables.setup_line(res)
+    )
+    full = tables.setup_line(mnist_results())
+    assert "2 objectives x 2 seeds, model `mlp`" in full and "kept" not in full
