@@ -224,7 +224,11 @@ def teaches(all_results: list[dict]) -> list[str]:
             )
     for r in img:
         key = r["rank_by"][0] if r["rank_by"] else r["main_metric"]
-        order = ", ".join(f"{e['loss']} {_num(e['median'].get(key), '{:.1f}')}" for e in r["ranking"])
+        order = ", ".join(
+            f"{e['loss']} {_num(e['median'].get(key), '{:.1f}')}"
+            + (f" ({e['n_runs']} of them)" if e["n_runs"] < len(r["seeds"]) else "")
+            for e in r["ranking"]
+        )
         theirs = ", ".join(f"{k} {v.split(' ')[0]}" for k, v in PUBLISHED_MNIST.items() if k in r["losses"])
         out.append(
             f"On {r['data']} (median {key} over {len(r['seeds'])} seeds, {r['budget_s']:g} s per run): {order}. "

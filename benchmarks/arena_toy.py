@@ -116,7 +116,14 @@ def run_datasets(args, datasets, model, sets, target, title, md_name, device) ->
             results = arena(spec, target=target, drop_unfit=args.losses == "all")
         all_results.append(results)
         md += arena_tables.dataset_section(results)
-        md += [f"Wall time of this arena: {time.time() - t0:.0f} s.", ""]
+        if args.collect_only:
+            run_s = sum(r["wall_s"] or 0 for r in results["runs"])
+            md += [
+                f"Collected from the run folders (nothing trained); the runs' own wall times sum to {run_s:.0f} s.",
+                "",
+            ]
+        else:
+            md += [f"Wall time of this arena: {time.time() - t0:.0f} s.", ""]
         if find_browser() and not args.no_screenshot:
             try:
                 md += [

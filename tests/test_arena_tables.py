@@ -156,5 +156,7 @@ def test_objectives_with_fewer_seeds_count_their_own_runs():
         "2 objectives x 3 seeds (kept from an earlier arena with fewer: hinge 2), model"
         in tables.setup_line(res)
     )
+    teach = tables.section([res]).split("**What it teaches.**")[1]
+    assert "over 3 seeds, 30 s per run): ns 9.0, hinge 25.0 (2 of them)." in teach
     full = tables.setup_line(mnist_results())
     assert "2 objectives x 2 seeds, model `mlp`" in full and "kept" not in full
