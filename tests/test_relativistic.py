@@ -138,7 +138,7 @@ def test_r2_quadratic_critic_hand_value():
     grads = [[2 * x + y + 0.5, x + 3 * y - 1.0] for x, y in fake]
     expect = 0.5 * mean(gx * gx + gy * gy for gx, gy in grads)
     got = PENALTIES.get("r2").factory(critic, torch.zeros(3, 2), torch.tensor(fake))
-    assert float(got) == pytest.approx(expect, rel=1e-6)
+    assert got.item() == pytest.approx(expect, rel=1e-6)
 
 
 def test_r2_matches_r1_on_swapped_batches():
