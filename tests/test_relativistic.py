@@ -148,7 +148,7 @@ def test_r2_matches_r1_on_swapped_batches():
     a, b = torch.randn(5, 3), torch.randn(5, 3)
     r1 = PENALTIES.get("r1").factory(critic, a, b)
     r2 = PENALTIES.get("r2").factory(critic, b, a)
-    assert float(r1) == pytest.approx(float(r2), rel=1e-6) and float(r1) > 0
+    assert r1.item() == pytest.approx(r2.item(), rel=1e-6) and r1.item() > 0
 
 
 # --- gamma schedule ------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_gamma_schedule_scales_r1_and_r2_in_the_d_loss():
         recipe.begin_step()
         torch.manual_seed(1)
         loss, logs = recipe.loss("D", Batch(torch.randn(8, 2)), 0)
-        return float(loss), {k: float(v) for k, v in logs.items()}
+        return loss.item(), {k: float(v) for k, v in logs.items()}
 
     cos = {"gamma_schedule": "cosine", "gamma_decay_images": 1000}
     base, logs = d_loss({}, 500)
