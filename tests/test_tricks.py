@@ -274,7 +274,7 @@ def test_minibatch_discrimination_starts_as_the_authors_layer():
     assert torch.equal(layer.bias, torch.full((10,), -1.0))
     assert torch.equal(layer.log_scale, torch.zeros(50))
     torch.testing.assert_close(layer.T.norm(dim=0), torch.ones(50), rtol=1e-6, atol=0)
-    assert 0.045 < float(layer.theta.std()) < 0.055  # 10,000 draws
+    assert 0.045 < layer.theta.std().item() < 0.055  # 10,000 draws
     # with one identical pair in a batch of far-apart rows: o = exp(0) - 1 for those, -1 others
     h = torch.zeros(3, 200)
     h[2] = 1000.0
