@@ -140,7 +140,7 @@ def setup_line(results: dict) -> str:
     seeds = {e["loss"]: e["n_runs"] for e in results.get("ranking", [])}
     fewer = sorted((n, loss) for loss, n in seeds.items() if n < len(results["seeds"]))
     kept = (
-        f" (kept from an earlier arena with fewer: {', '.join(f'{loss} {n}' for n, loss in fewer)})"
+        f" (with fewer runs, kept from an earlier arena or missing: {', '.join(f'{loss} {n}' for n, loss in fewer)})"
         if fewer
         else ""
     )

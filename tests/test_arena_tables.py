@@ -153,7 +153,7 @@ def test_objectives_with_fewer_seeds_count_their_own_runs():
     assert lines[2] == "| 1 | ns | 9.0 (8.0-12.0) | 6.8 ± 0.5 | 2/3 | 30.0 | 100-100 | 3000 | 0/3 |"
     assert lines[3].endswith("| 0/2 |")  # hinge: 2 runs, not 3
     assert (
-        "2 objectives x 3 seeds (kept from an earlier arena with fewer: hinge 2), model"
+        "2 objectives x 3 seeds (with fewer runs, kept from an earlier arena or missing: hinge 2), model"
         in tables.setup_line(res)
     )
     teach = tables.section([res]).split("**What it teaches.**")[1]
